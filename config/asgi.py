@@ -1,0 +1,18 @@
+"""The one ASGI application: Django for everything, the MCP app at /mcp.
+
+Django's ASGI handler refuses `lifespan`, and a mounted app's lifespan is
+never run by anyone else, so this router owns it: it enters the MCP app's
+lifespan (the SDK's session manager) at startup and leaves it at shutdown.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_application = get_asgi_application()  # sets Django up before app imports
+
+from config.router import Router  # noqa: E402
+from mcpserver.asgi import build_mcp_app  # noqa: E402
+
+application = Router(django_app=django_application, mcp_app=build_mcp_app())

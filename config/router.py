@@ -1,0 +1,57 @@
+"""A small ASGI router: lifespan, /mcp, and Django for the rest."""
+
+import contextlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MCP_PATH = "/mcp"
+
+
+class LifespanApp(Protocol):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class Router:
+    """Route `/mcp` (and `/mcp/`) to the MCP app, everything else to Django.
+
+    The router answers the ASGI lifespan itself and runs the MCP app's
+    `lifespan()` context for the life of the server process.
+    """
+
+    def __init__(self, *, django_app: ASGIApp, mcp_app: LifespanApp) -> None:
+        self.django_app = django_app
+        self.mcp_app = mcp_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http" and scope["path"].rstrip("/") == MCP_PATH:
+            await self.mcp_app(scope, receive, send)
+        else:
+            await self.django_app(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        stack = contextlib.AsyncExitStack()
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await stack.enter_async_context(self.mcp_app.lifespan())
+                except Exception as exc:  # report, then let the server exit
+                    await send(
+                        {"type": "lifespan.startup.failed", "message": repr(exc)}
+                    )
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await stack.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,124 @@
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from audit.chain import GENESIS_HASH, compute_hash
+from audit.models import AuditEvent
+from audit.services import record_event, record_standalone_event
+from tests.factories import TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _event(**fields) -> AuditEvent:
+    return record_standalone_event(
+        event=AuditEvent.Event.TOOL_CALLED,
+        tool="echo",
+        arguments={"message": "hi"},
+        **fields,
+    )
+
+
+@pytest.fixture
+def event(db) -> AuditEvent:
+    with transaction.atomic():
+        return record_event(
+            event=AuditEvent.Event.TOOL_CALLED,
+            tenant_id=TenantFactory().pk,
+            user_id=UserFactory().pk,
+            tool="echo",
+            arguments={"message": "hi"},
+        )
+
+
+def test_saving_an_existing_event_is_refused(event):
+    event.reason = "rewritten"
+    with pytest.raises(TypeError, match="append-only"):
+        event.save()
+
+
+def test_deleting_an_event_is_refused(event):
+    with pytest.raises(TypeError, match="append-only"):
+        event.delete()
+
+
+def test_queryset_update_and_delete_are_refused(event):
+    with pytest.raises(TypeError, match="append-only"):
+        AuditEvent.objects.filter(pk=event.pk).update(reason="x")
+    with pytest.raises(TypeError, match="append-only"):
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.get(pk=event.pk).reason == ""
+
+
+def test_raw_sql_update_is_refused_by_the_database(event):
+    with (
+        pytest.raises(DatabaseError),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE audit_auditevent SET reason = %s WHERE id = %s",
+            ["tampered", event.pk],
+        )
+    assert AuditEvent.objects.get(pk=event.pk).reason == ""
+
+
+def test_raw_sql_delete_is_refused_by_the_database(event):
+    with (
+        pytest.raises(DatabaseError),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_outside_a_transaction_are_refused():
+    with pytest.raises(transaction.TransactionManagementError):
+        record_event(event=AuditEvent.Event.TOOL_CALLED)
+    assert not AuditEvent.objects.exists()
+
+
+def test_events_are_hash_chained_in_sequence():
+    first, second, third = _event(), _event(), _event()
+    assert first.chain_id == second.chain_id == third.chain_id
+    assert [first.sequence + 1, first.sequence + 2] == [
+        second.sequence,
+        third.sequence,
+    ]
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    stored = AuditEvent.objects.get(pk=second.pk)
+    assert compute_hash(stored) == second.hash
+
+
+def test_the_first_event_of_a_chain_links_to_the_genesis_hash():
+    assert _event().prev_hash == GENESIS_HASH
+
+
+def test_oversized_arguments_are_capped(settings):
+    settings.AUDIT_ARGUMENTS_MAX_BYTES = 100
+    stored = AuditEvent.objects.get(
+        pk=record_standalone_event(
+            event=AuditEvent.Event.TOOL_CALLED, arguments={"message": "x" * 1000}
+        ).pk
+    )
+    assert stored.arguments["_truncated"] is True
+    assert stored.arguments["_bytes"] > 1000
+    assert len(stored.arguments["preview"]) <= 50
+    assert compute_hash(stored) == stored.hash
+
+
+def test_a_rolled_back_event_leaves_the_chain_unbroken():
+    first = _event()
+
+    def failing_change() -> None:
+        with transaction.atomic():
+            record_event(event=AuditEvent.Event.TOOL_CALLED)
+            raise RuntimeError("the change it recorded failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+    after = _event()
+    assert after.sequence == first.sequence + 1
+    assert after.prev_hash == first.hash
