@@ -138,6 +138,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- OAuth 2.1 authorization server (django-oauth-toolkit) -----------------
+ACCESS_TOKEN_LIFETIME_SECONDS = env.int("ACCESS_TOKEN_LIFETIME_SECONDS", default=900)
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME_SECONDS,
+}
+
+# --- MCP resource server ---------------------------------------------------
+# Stateless JSON by default so any worker serves any request; true turns on
+# MCP sessions and SSE (one process only: sessions live in its memory).
+MCP_SESSIONS = env.bool("MCP_SESSIONS", default=False)
+MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
+# How often each process reads the revocation feed (seconds).
+MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0.5)
+
 # Audit rows cap the JSON of a call's arguments at this many bytes.
 AUDIT_ARGUMENTS_MAX_BYTES = env.int("AUDIT_ARGUMENTS_MAX_BYTES", default=4096)
 

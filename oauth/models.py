@@ -1,0 +1,115 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class SigningKey(models.Model):
+    """A key that signs access-token JWTs, kept in the database.
+
+    The private key is stored encrypted (oauth/keys.py, keyed from
+    DJANGO_SECRET_KEY). Exactly one key is active and signs new tokens; a
+    retired key stays published in the JWKS until `retired_at` plus the
+    longest access-token lifetime has passed, so live tokens keep verifying.
+    """
+
+    class Algorithm(models.TextChoices):
+        RS256 = "RS256", "RS256"
+        ES256 = "ES256", "ES256"
+
+    kid = models.CharField(max_length=64, unique=True, editable=False)
+    algorithm = models.CharField(
+        max_length=8, choices=Algorithm, default=Algorithm.RS256, editable=False
+    )
+    private_key_encrypted = models.TextField(editable=False)
+    public_jwk = models.JSONField(editable=False)
+    is_active = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="%(app_label)s_%(class)s_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "active" if self.is_active else "retired"
+        return f"{self.kid} ({self.algorithm}, {state})"
+
+
+class ClientProfile(models.Model):
+    """What the authorization server knows about a client beyond DOT's row.
+
+    One per DOT Application. `is_resource_server` is set by an operator in
+    the admin and is the only way a client may call /introspect.
+    """
+
+    class Registration(models.TextChoices):
+        DYNAMIC = "dynamic", "Dynamic registration (unverified)"
+        METADATA_DOCUMENT = "metadata_document", "Client ID metadata document"
+        ADMIN = "admin", "Created by an operator"
+
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="profile",
+    )
+    registration = models.CharField(
+        max_length=32, choices=Registration, default=Registration.ADMIN
+    )
+    is_resource_server = models.BooleanField(
+        default=False, help_text="May call the introspection endpoint."
+    )
+    registered_from = models.CharField(
+        max_length=64, blank=True, help_text="Address the registration came from."
+    )
+    first_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A registration never used by then is refused and cleaned up.",
+    )
+
+    def __str__(self) -> str:
+        return f"profile of {self.application_id}"
+
+
+class Revocation(models.Model):
+    """One entry of the revocation feed that every MCP worker follows.
+
+    Access tokens are verified locally (no query per request), so anything
+    that must stop a live token is written here and each process reads the
+    new entries about twice a second (mcpserver/revocations.py).
+
+    - `kind=jti`: the token with that `jti` is refused.
+    - `kind=user|client|tenant`: every token of that subject issued at or
+      before `created_at` is refused (a disabled user, client or tenant;
+      re-enabling it lets newly issued tokens through).
+
+    Entries are needed only until every token they can match has expired.
+    """
+
+    class Kind(models.TextChoices):
+        JTI = "jti", "Token (jti)"
+        USER = "user", "User"
+        CLIENT = "client", "Client"
+        TENANT = "tenant", "Tenant"
+
+    kind = models.CharField(max_length=8, choices=Kind)
+    subject = models.CharField(max_length=255)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(
+        help_text="After this no token the entry matches can still be valid."
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["expires_at"], name="oauth_revocation_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.subject}"
