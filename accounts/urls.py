@@ -1,11 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts.views import AuditedLoginView
+
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=False),
-        name="login",
-    ),
+    path("login/", AuditedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

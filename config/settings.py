@@ -141,9 +141,72 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- OAuth 2.1 authorization server (django-oauth-toolkit) -----------------
 ACCESS_TOKEN_LIFETIME_SECONDS = env.int("ACCESS_TOKEN_LIFETIME_SECONDS", default=900)
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
-OAUTH2_PROVIDER = {
-    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME_SECONDS,
+OAUTH_SCOPES = {
+    "tools:call": "Call the tools your tenant has enabled",
+    "admin": "Administrative tools (tenant admins only)",
 }
+OAUTH2_PROVIDER = {
+    # Only the authorization-code and refresh-token grants exist, whatever a
+    # dynamically registered client asks for.
+    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.WebApplicationServer",
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.MCPOAuth2Validator",
+    "SCOPES": OAUTH_SCOPES,
+    "DEFAULT_SCOPES": ["tools:call"],
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "OIDC_ISS_ENDPOINT": PUBLIC_URL,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int(
+        "REFRESH_TOKEN_LIFETIME_SECONDS", default=30 * 24 * 3600
+    ),
+    "ACCESS_TOKEN_GENERATOR": "oauth.generators.signed_access_token",
+    # Without this, oauthlib reuses the JWT generator for refresh tokens.
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # A concurrent retry inside this window gets the same successor; a replay
+    # after it revokes the whole family. (DOT's grace path needs the stored
+    # token values, so token storage stays unhashed: see README "Security".)
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": env.int(
+        "REFRESH_TOKEN_GRACE_SECONDS", default=10
+    ),
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": (
+        "oauth2_provider.dcr.AllowAllDCRPermission",
+    ),
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    ],
+    "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": MCP_RESOURCE_URL,
+    "OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS": [PUBLIC_URL],
+    "OAUTH2_PROTECTED_RESOURCE_BEARER_METHODS_SUPPORTED": ["header"],
+    "OAUTH2_PROTECTED_RESOURCE_NAME": env(
+        "MCP_RESOURCE_NAME", default="MCP server (Django reference)"
+    ),
+}
+# Dynamic registrations never used within this many seconds expire.
+OAUTH_UNUSED_CLIENT_TTL_SECONDS = env.int(
+    "OAUTH_UNUSED_CLIENT_TTL_SECONDS", default=24 * 3600
+)
+# Registration limits: body size, and requests per minute per address and
+# in total (so rotating addresses does not lift the ceiling).
+OAUTH_REGISTRATION_MAX_BYTES = env.int("OAUTH_REGISTRATION_MAX_BYTES", default=16384)
+OAUTH_REGISTRATION_RATE_PER_ADDRESS = env.int(
+    "OAUTH_REGISTRATION_RATE_PER_ADDRESS", default=30
+)
+OAUTH_REGISTRATION_RATE_GLOBAL = env.int("OAUTH_REGISTRATION_RATE_GLOBAL", default=300)
 
 # --- MCP resource server ---------------------------------------------------
 # Stateless JSON by default so any worker serves any request; true turns on
@@ -152,6 +215,11 @@ MCP_SESSIONS = env.bool("MCP_SESSIONS", default=False)
 MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
 # How often each process reads the revocation feed (seconds).
 MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0.5)
+# How long each process may reuse a tenant's tool policy (seconds).
+MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=1.0)
+# Threads per process for the MCP app's database work; keep it at or below
+# DATABASE_POOL_MAX_SIZE so a thread never waits for a pooled connection.
+MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)
 
 # Audit rows cap the JSON of a call's arguments at this many bytes.
 AUDIT_ARGUMENTS_MAX_BYTES = env.int("AUDIT_ARGUMENTS_MAX_BYTES", default=4096)

@@ -113,3 +113,35 @@ class Revocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.subject}"
+
+
+class AuthorizationRecord(models.Model):
+    """One consent: which tenant it was for, and what its code became.
+
+    Written with the authorization code; the code is stored only as a
+    SHA-256 hash. Redeeming the code marks `redeemed_at` with a conditional
+    UPDATE, so of two concurrent redemptions exactly one wins. The first
+    refresh token's family is linked here, which lets a replayed code revoke
+    everything it issued and gives refreshes their tenant back (the client
+    never supplies it).
+    """
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="+"
+    )
+    scope = models.CharField(max_length=255)
+    token_family = models.UUIDField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"authorization {self.pk} ({self.tenant_id})"

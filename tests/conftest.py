@@ -1,7 +1,16 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from audit.triggers import drop_triggers, install_triggers
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters and other cached state never leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,152 @@
+"""Writes of the authorization server that DOT does not do for us.
+
+Each function either owns its transaction (durable entry points) or joins
+the caller's (helpers), as its docstring says; audit rows are written in
+the same transaction as the change they record.
+"""
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+import jwt
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, RefreshToken
+
+from audit.models import AuditEvent
+from audit.services import record_event
+from oauth.models import AuthorizationRecord, ClientProfile
+from oauth.tokens import revoke_jti
+
+
+def hash_code(code: str) -> str:
+    """The SHA-256 hex digest under which a code or token is looked up."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def jti_of(token_value: str) -> tuple[str, datetime | None] | None:
+    """Return (jti, exp) of a stored access-token JWT, or None if it is not one.
+
+    The token is one this server signed and stored, so its signature is not
+    re-checked here; only its identifiers are read.
+    """
+    try:
+        claims = jwt.decode(token_value, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    jti = claims.get("jti")
+    if not isinstance(jti, str):
+        return None
+    exp = claims.get("exp")
+    expires = datetime.fromtimestamp(exp, tz=UTC) if isinstance(exp, int) else None
+    return jti, expires
+
+
+def revoke_access_tokens_at_resource(tokens: list[AccessToken], *, reason: str) -> int:
+    """Put the JWTs of `tokens` on the revocation feed (joins a transaction)."""
+    count = 0
+    for token in tokens:
+        ident = jti_of(token.token)
+        if ident is not None:
+            revoke_jti(jti=ident[0], expires_at=ident[1], reason=reason)
+            count += 1
+    return count
+
+
+def family_access_tokens(family: uuid.UUID) -> list[AccessToken]:
+    """Every stored access token issued in a refresh-token family."""
+    return list(
+        AccessToken.objects.filter(
+            Q(refresh_token__token_family=family)
+            | Q(source_refresh_token__token_family=family)
+        ).distinct()
+    )
+
+
+@transaction.atomic
+def revoke_family(
+    *,
+    family: uuid.UUID,
+    event: str,
+    reason: str,
+    client_id: str,
+    user_id: int | None,
+    tenant_id: int | None,
+    tokens: list[AccessToken] | None = None,
+) -> None:
+    """Revoke a whole token family everywhere and audit why (joins a transaction).
+
+    Refresh tokens are revoked, stored access tokens deleted, and the JWTs
+    put on the revocation feed so /mcp refuses them within a second.
+    `tokens` may be collected by the caller before DOT deleted them.
+    """
+    live = family_access_tokens(family) if tokens is None else tokens
+    revoked = revoke_access_tokens_at_resource(live, reason=event)
+    RefreshToken.revoke_family(family)
+    record_event(
+        event=event,
+        outcome=AuditEvent.Outcome.DENIED,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        client_id=client_id,
+        reason=f"{reason}; family {family} revoked ({revoked} access tokens)",
+    )
+
+
+def handle_code_reuse(*, record: AuthorizationRecord, client_id: str) -> None:
+    """A redeemed code came back: revoke what it issued and audit it."""
+    if record.token_family is not None:
+        revoke_family(
+            family=record.token_family,
+            event=AuditEvent.Event.CODE_REUSE_DETECTED,
+            reason="authorization code presented again",
+            client_id=client_id,
+            user_id=record.user_id,
+            tenant_id=record.tenant_id,
+        )
+    else:
+        with transaction.atomic():
+            record_event(
+                event=AuditEvent.Event.CODE_REUSE_DETECTED,
+                outcome=AuditEvent.Outcome.DENIED,
+                tenant_id=record.tenant_id,
+                user_id=record.user_id,
+                client_id=client_id,
+                reason="authorization code presented again (nothing issued yet)",
+            )
+
+
+def claim_code(*, record: AuthorizationRecord) -> bool:
+    """Mark a code redeemed; True for exactly one caller, however concurrent."""
+    updated = AuthorizationRecord.objects.filter(
+        pk=record.pk, redeemed_at__isnull=True
+    ).update(redeemed_at=timezone.now())
+    return updated == 1
+
+
+def mark_client_used(application: Application) -> None:
+    """Note a client's first token, which ends its unused-registration expiry."""
+    ClientProfile.objects.filter(
+        application=application, first_used_at__isnull=True
+    ).update(first_used_at=timezone.now(), expires_at=None)
+
+
+@transaction.atomic(durable=True)
+def delete_expired_registrations() -> int:
+    """Delete dynamic registrations never used before their expiry; return how many."""
+    expired = Application.objects.filter(
+        profile__first_used_at__isnull=True,
+        profile__expires_at__lte=timezone.now(),
+    )
+    count = 0
+    for application in expired:
+        record_event(
+            event=AuditEvent.Event.ADMIN_ACTION,
+            client_id=application.client_id,
+            reason="unused dynamic registration expired and deleted",
+        )
+        application.delete()
+        count += 1
+    return count

@@ -1,0 +1,295 @@
+"""The OAuth2Validator subclass: what django-oauth-toolkit does not do itself.
+
+- tenants: the consent's tenant rides on the authorization code and, for
+  refreshes, on the token family (oauth.models.AuthorizationRecord); the
+  client never supplies it;
+- scopes: granted = requested ∩ what the membership entitles, re-checked at
+  every token issuance, so a demoted user's refresh loses `admin`;
+- the RFC 8707 allow-list (only this server's /mcp);
+- single-use codes that revoke what they issued when replayed, and refresh
+  replays that push the family's JWTs onto the revocation feed;
+- expiry of never-used dynamic registrations;
+- audit rows for every token event, in the token's transaction.
+
+Per-request context is stored with `vars(request)[...]` and read the same
+way: oauthlib's Request serves any client parameter as an attribute, so a
+plain attribute read could be answered by the client.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, RefreshToken
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.common import Request
+from oauthlib.oauth2.rfc6749 import errors
+
+from audit.models import AuditEvent
+from audit.services import record_event
+from oauth import services
+from oauth.models import AuthorizationRecord, ClientProfile
+from oauth.resources import allowed_resources
+from tenants.entitlements import entitled_scopes, get_active_membership
+
+CONTEXT_KEY = "mcp_token_context"
+MINTED_KEY = "mcp_minted_claims"
+
+
+@dataclass(frozen=True)
+class TokenContext:
+    """What a token issuance may grant: set only by this validator."""
+
+    record_id: int
+    tenant_id: int
+    tenant_slug: str
+    entitled: frozenset[str]
+
+
+def token_context(request: Request) -> TokenContext | None:
+    """The trusted context a validator step attached to `request`, if any."""
+    value = vars(request).get(CONTEXT_KEY)
+    return value if isinstance(value, TokenContext) else None
+
+
+def _context_for(record: AuthorizationRecord) -> TokenContext | None:
+    membership = get_active_membership(
+        user_id=record.user_id, tenant_id=record.tenant_id
+    )
+    if membership is None:
+        return None
+    return TokenContext(
+        record_id=record.pk,
+        tenant_id=record.tenant_id,
+        tenant_slug=membership.tenant.slug,
+        entitled=entitled_scopes(membership.role),
+    )
+
+
+class MCPOAuth2Validator(OAuth2Validator):
+    # --- clients ---------------------------------------------------------
+    def _load_application(self, client_id: str, request: Request) -> Any:
+        client = super()._load_application(client_id, request)
+        if client is None:
+            return None
+        profile = ClientProfile.objects.filter(application=client).first()
+        if (
+            profile is not None
+            and profile.first_used_at is None
+            and profile.expires_at is not None
+            and profile.expires_at <= timezone.now()
+        ):
+            request.client = None
+            return None
+        return client
+
+    # --- authorization codes ---------------------------------------------
+    def _create_authorization_code(
+        self, request: Request, code: dict[str, str], expires: Any = None
+    ) -> Any:
+        resources = allowed_resources(list(getattr(request, "resource", None) or []))
+        if resources is None:
+            raise errors.CustomOAuth2Error(
+                error="invalid_target",
+                description="resource must be this server's MCP endpoint.",
+                request=request,
+            )
+        request.resource = resources
+        claims = request.claims if isinstance(request.claims, dict) else {}
+        tenant_id = claims.get("tenant_id")
+        if not isinstance(tenant_id, int):
+            raise errors.AccessDeniedError(request=request)
+        grant = super()._create_authorization_code(request, code, expires)
+        AuthorizationRecord.objects.create(
+            code_hash=services.hash_code(code["code"]),
+            application=request.client,
+            user=request.user,
+            tenant_id=tenant_id,
+            scope=" ".join(request.scopes),
+        )
+        return grant
+
+    def validate_code(
+        self,
+        client_id: str,
+        code: str,
+        client: Any,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        record = AuthorizationRecord.objects.filter(
+            code_hash=services.hash_code(code), application=client
+        ).first()
+        if record is None:
+            return False
+        if not valid:
+            if record.redeemed_at is not None:
+                services.handle_code_reuse(record=record, client_id=client.client_id)
+            return False
+        if not services.claim_code(record=record):
+            services.handle_code_reuse(record=record, client_id=client.client_id)
+            return False
+        context = _context_for(record)
+        if context is None:
+            return False
+        vars(request)[CONTEXT_KEY] = context
+        return True
+
+    # --- refresh tokens --------------------------------------------------
+    def validate_refresh_token(
+        self,
+        refresh_token: str,
+        client: Any,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> bool:
+        presented = (
+            RefreshToken.objects.filter(
+                token_checksum=services.hash_code(refresh_token)
+            )
+            .order_by(F("revoked").desc(nulls_first=True))
+            .first()
+        )
+        # Collected before DOT's reuse protection deletes the family's tokens.
+        family_tokens = (
+            services.family_access_tokens(presented.token_family)
+            if presented is not None and presented.revoked and presented.token_family
+            else []
+        )
+        valid = super().validate_refresh_token(
+            refresh_token, client, request, *args, **kwargs
+        )
+        if presented is None:
+            return False
+        record = (
+            AuthorizationRecord.objects.filter(
+                token_family=presented.token_family
+            ).first()
+            if presented.token_family
+            else None
+        )
+        if not valid:
+            family_revoked = (
+                presented.revoked is not None
+                and presented.token_family is not None
+                and not RefreshToken.objects.filter(
+                    token_family=presented.token_family, revoked__isnull=True
+                ).exists()
+            )
+            if family_revoked and (family_tokens or presented.application_id):
+                services.revoke_family(
+                    family=presented.token_family,
+                    event=AuditEvent.Event.REFRESH_REUSE_DETECTED,
+                    reason="rotated refresh token presented again",
+                    client_id=getattr(client, "client_id", ""),
+                    user_id=presented.user_id,
+                    tenant_id=record.tenant_id if record else None,
+                    tokens=family_tokens,
+                )
+            return False
+        if record is None:
+            return False
+        context = _context_for(record)
+        if context is None:
+            return False
+        vars(request)[CONTEXT_KEY] = context
+        return True
+
+    # --- resources (RFC 8707) ---------------------------------------------
+    def _check_and_set_request_resource(self, request: Request) -> None:
+        super()._check_and_set_request_resource(request)
+        resources = allowed_resources(list(request.resource or []))
+        if resources is None:
+            raise errors.CustomOAuth2Error(
+                error="invalid_target",
+                description="resource must be this server's MCP endpoint.",
+                request=request,
+            )
+        request.resource = resources
+
+    # --- issuance ----------------------------------------------------------
+    def _create_refresh_token(
+        self,
+        request: Request,
+        refresh_token_code: str,
+        access_token: Any,
+        previous_refresh_token: Any,
+    ) -> Any:
+        refresh_token = super()._create_refresh_token(
+            request, refresh_token_code, access_token, previous_refresh_token
+        )
+        context = token_context(request)
+        if previous_refresh_token is None and context is not None:
+            AuthorizationRecord.objects.filter(pk=context.record_id).update(
+                token_family=refresh_token.token_family
+            )
+        return refresh_token
+
+    def _save_bearer_token(
+        self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any
+    ) -> Any:
+        result = super()._save_bearer_token(token, request, *args, **kwargs)
+        context = token_context(request)
+        refreshed = request.grant_type == "refresh_token"
+        minted = vars(request).get(MINTED_KEY) or {}
+        services.mark_client_used(request.client)
+        record_event(
+            event=(
+                AuditEvent.Event.TOKEN_REFRESHED
+                if refreshed
+                else AuditEvent.Event.TOKEN_ISSUED
+            ),
+            tenant_id=context.tenant_id if context else None,
+            user_id=request.user.pk if request.user else None,
+            client_id=request.client.client_id,
+            reason=f"scope={token.get('scope', '')} jti={minted.get('jti', '')}",
+        )
+        return result
+
+    # --- revocation (RFC 7009) --------------------------------------------
+    def revoke_token(
+        self,
+        token: str,
+        token_type_hint: str | None,
+        request: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        application_pk = getattr(request.client, "pk", None)
+        if application_pk is None:
+            return
+        checksum = services.hash_code(token)
+        with transaction.atomic():
+            access = list(
+                AccessToken.objects.filter(
+                    token_checksum=checksum, application_id=application_pk
+                )
+            )
+            refresh = list(
+                RefreshToken.objects.filter(
+                    token_checksum=checksum,
+                    application_id=application_pk,
+                    revoked__isnull=True,
+                ).select_related("access_token")
+            )
+            bound = [rt.access_token for rt in refresh if rt.access_token is not None]
+            super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+            count = services.revoke_access_tokens_at_resource(
+                access + bound, reason="revoked by client"
+            )
+            if access or refresh:
+                owner = (access or refresh)[0]
+                record_event(
+                    event=AuditEvent.Event.TOKEN_REVOKED,
+                    user_id=owner.user_id,
+                    client_id=request.client.client_id,
+                    reason=(
+                        f"{'access' if access else 'refresh'} token revoked; "
+                        f"{count} access tokens refused at /mcp"
+                    ),
+                )

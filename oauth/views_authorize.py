@@ -1,0 +1,276 @@
+"""The authorization endpoint: login, tenant choice, consent, redirect.
+
+DOT's AuthorizationView does the protocol; this subclass adds what the MCP
+deployment needs:
+
+- the query is cleaned first (unknown scopes such as `offline_access` are
+  dropped, `approval_prompt` is ignored so consent can never be skipped by
+  the client) with a redirect to the cleaned URL;
+- PKCE must be S256 and `resource` must be this server's /mcp;
+- a user with several tenants chooses one (POSTed with CSRF, kept in the
+  session for this exact request, so a client cannot preselect it);
+- granted scopes = requested ∩ what the membership entitles, shown on the
+  consent page before the user approves;
+- every redirect, errors included, carries `iss` (RFC 9207).
+"""
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.views import AuthorizationView
+from oauthlib import oauth2
+from oauthlib.oauth2.rfc6749 import errors
+
+from audit.models import AuditEvent
+from audit.services import record_event
+from oauth.redirect_uris import redirect_host
+from oauth.resources import allowed_resources
+from tenants.entitlements import entitled_scopes, list_active_memberships
+from tenants.models import Membership
+
+TENANT_CHOICE_SESSION_KEY = "oauth_tenant_choice"
+
+
+def _request_fingerprint(request: HttpRequest) -> str:
+    return hashlib.sha256(request.META.get("QUERY_STRING", "").encode()).hexdigest()
+
+
+class MCPAuthorizationView(AuthorizationView):
+    template_name = "oauth/consent.html"
+
+    # --- request cleaning -------------------------------------------------
+    def _cleaned_query(self, request: HttpRequest) -> str | None:
+        """The query without unknown scopes or approval_prompt; None if unchanged."""
+        query = request.GET.copy()
+        changed = False
+        if "approval_prompt" in query:
+            query.pop("approval_prompt")
+            changed = True
+        if "scope" in query:
+            requested = query.get("scope", "").split()
+            known = [s for s in dict.fromkeys(requested) if s in settings.OAUTH_SCOPES]
+            if known != requested:
+                changed = True
+                if known:
+                    query["scope"] = " ".join(known)
+                else:
+                    query.pop("scope")
+        return query.urlencode() if changed else None
+
+    def _validate_query(self, request: HttpRequest) -> tuple[list[str], dict[str, Any]]:
+        """Validate the authorization request in the URL alone.
+
+        On the consent POST the form repeats the parameters in the body; the
+        query string is the copy the client sent, so only it is trusted.
+        """
+        core = self.get_oauthlib_core()
+        uri, _method, _body, headers = core._extract_params(request)
+        try:
+            return core.server.validate_authorization_request(
+                uri, http_method="GET", body="", headers=headers
+            )
+        except oauth2.FatalClientError as error:
+            raise FatalClientError(error=error) from error
+        except oauth2.OAuth2Error as error:
+            raise OAuthToolkitError(error=error) from error
+
+    def _protocol_error(self, request: HttpRequest) -> OAuthToolkitError | None:
+        """Refuse non-S256 PKCE and foreign resources, redirecting to the client."""
+        _scopes, credentials = self._validate_query(request)
+        description = None
+        error_code = "invalid_request"
+        if credentials.get("code_challenge_method") != "S256" or not credentials.get(
+            "code_challenge"
+        ):
+            description = "PKCE with code_challenge_method=S256 is required."
+        elif allowed_resources(request.GET.getlist("resource")) is None:
+            error_code = "invalid_target"
+            description = f"resource must be {settings.MCP_RESOURCE_URL}."
+        if description is None:
+            return None
+        return OAuthToolkitError(
+            error=errors.CustomOAuth2Error(
+                error=error_code,
+                description=description,
+                state=credentials.get("state"),
+            ),
+            redirect_uri=credentials["redirect_uri"],
+        )
+
+    # --- tenant -----------------------------------------------------------
+    def _memberships(self) -> list[Membership]:
+        return list(list_active_memberships(user_id=self.request.user.pk))
+
+    def _chosen_membership(self, memberships: list[Membership]) -> Membership | None:
+        if len(memberships) == 1:
+            return memberships[0]
+        choice = self.request.session.get(TENANT_CHOICE_SESSION_KEY) or {}
+        if choice.get("request") != _request_fingerprint(self.request):
+            return None
+        return next(
+            (m for m in memberships if m.tenant_id == choice.get("tenant")), None
+        )
+
+    # --- HTTP -------------------------------------------------------------
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        cleaned = self._cleaned_query(request)
+        if cleaned is not None:
+            return HttpResponseRedirect(f"{request.path}?{cleaned}")
+        try:
+            error = self._protocol_error(request)
+        except OAuthToolkitError as exc:
+            return self.error_response(exc, application=None)
+        if error is not None:
+            return self.error_response(error, application=None)
+        memberships = self._memberships()
+        if not memberships:
+            return self._deny(request, "You are not a member of any active tenant.")
+        if self._chosen_membership(memberships) is None:
+            return self.render_to_response(
+                {
+                    "choose_tenant": True,
+                    "memberships": memberships,
+                    "application": self._application(request),
+                }
+            )
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "choose_tenant" in request.POST:
+            return self._choose_tenant(request)
+        return super().post(request, *args, **kwargs)
+
+    def _choose_tenant(self, request: HttpRequest) -> HttpResponse:
+        memberships = self._memberships()
+        slug = request.POST.get("choose_tenant", "")
+        chosen = next((m for m in memberships if m.tenant.slug == slug), None)
+        if chosen is None:
+            return self.render_to_response(
+                {
+                    "choose_tenant": True,
+                    "memberships": memberships,
+                    "application": self._application(request),
+                    "choice_error": "Choose one of your tenants.",
+                },
+                status=400,
+            )
+        request.session[TENANT_CHOICE_SESSION_KEY] = {
+            "request": _request_fingerprint(request),
+            "tenant": chosen.tenant_id,
+        }
+        return HttpResponseRedirect(request.get_full_path())
+
+    def _application(self, request: HttpRequest) -> Any:
+        try:
+            _scopes, credentials = self._validate_query(request)
+        except OAuthToolkitError:
+            return None
+        from oauth2_provider.models import get_application_model
+
+        return (
+            get_application_model()
+            .objects.filter(client_id=credentials["client_id"])
+            .first()
+        )
+
+    def _deny(self, request: HttpRequest, description: str) -> HttpResponse:
+        try:
+            _scopes, credentials = self._validate_query(request)
+        except OAuthToolkitError as exc:
+            return self.error_response(exc, application=None)
+        error = OAuthToolkitError(
+            error=errors.AccessDeniedError(
+                description=description, state=credentials.get("state")
+            ),
+            redirect_uri=credentials["redirect_uri"],
+        )
+        return self.error_response(error, application=None)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        if context.get("choose_tenant") or context.get("error"):
+            return context
+        application = context.get("application")
+        membership = self._chosen_membership(self._memberships())
+        requested = set(context.get("scopes") or [])
+        if membership is not None:
+            granted = sorted(requested & entitled_scopes(membership.role))
+            context["tenant"] = membership.tenant
+            context["role"] = membership.get_role_display()
+            context["granted_scopes"] = [
+                (scope, settings.OAUTH_SCOPES.get(scope, scope)) for scope in granted
+            ]
+            context["withheld_scopes"] = sorted(requested - set(granted))
+        if application is not None:
+            context["registration"] = registration_label(application)
+            context["redirect_host"] = redirect_host(context.get("redirect_uri") or "")
+        return context
+
+    # --- the one place every approval passes -------------------------------
+    def create_authorization_response(
+        self,
+        request: HttpRequest,
+        scopes: str,
+        credentials: dict[str, Any],
+        allow: bool,
+    ) -> tuple[str, dict[str, str], str, int]:
+        requested, trusted = self._validate_query(request)
+        error = self._protocol_error(request)
+        if error is not None:
+            raise error
+        membership = self._chosen_membership(self._memberships())
+        granted = (
+            sorted(set(requested) & entitled_scopes(membership.role))
+            if membership is not None
+            else []
+        )
+        approved = bool(allow and membership is not None and granted)
+        client_id = trusted.get("client_id", "")
+        with transaction.atomic():
+            record_event(
+                event=(
+                    AuditEvent.Event.CONSENT_GRANTED
+                    if approved
+                    else AuditEvent.Event.CONSENT_DENIED
+                ),
+                outcome=AuditEvent.Outcome.OK
+                if approved
+                else AuditEvent.Outcome.DENIED,
+                tenant_id=membership.tenant_id if membership else None,
+                user_id=request.user.pk,
+                client_id=client_id,
+                reason=(
+                    f"granted {' '.join(granted)}"
+                    if approved
+                    else ("denied by user" if allow is False else "nothing to grant")
+                ),
+            )
+        request.session.pop(TENANT_CHOICE_SESSION_KEY, None)
+        if approved:
+            credentials["claims"] = {"tenant_id": membership.tenant_id}
+        else:
+            credentials.pop("claims", None)
+        # DOT re-validates and stores exactly these scopes on the code.
+        return super().create_authorization_response(
+            request, " ".join(granted) if approved else scopes, credentials, approved
+        )
+
+    def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
+        if "iss=" not in redirect_to.split("#", 1)[0].split("?", 1)[-1]:
+            redirect_to = _add_iss_to_redirect(redirect_to, settings.PUBLIC_URL)
+        return super().redirect(redirect_to, application)
+
+
+def registration_label(application: Any) -> str:
+    """How the consent page describes where a client's identity comes from."""
+    source = getattr(application, "registration_source", "")
+    if source == "cimd":
+        return f"client ID metadata document at {redirect_host(application.client_id)}"
+    if source == "dcr":
+        return "dynamically registered (unverified)"
+    return "registered by an operator"
