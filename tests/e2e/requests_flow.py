@@ -1,0 +1,130 @@
+"""The whole OAuth flow with nothing but `requests`, as an MCP client does it.
+
+401 at /mcp is not needed: discovery starts from the protected-resource
+metadata, follows `authorization_servers[0]` to the RFC 8414 metadata,
+registers dynamically, authorizes with PKCE S256 through the real login
+form (with its CSRF token) and the consent form, and redeems the code.
+"""
+
+import base64
+import hashlib
+import re
+import secrets
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import requests
+
+REDIRECT_URI = "http://127.0.0.1:53682/callback"
+
+
+def _hidden_inputs(html: str) -> dict[str, str]:
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and 'type="hidden"' in tag:
+            fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
+    return fields
+
+
+def obtain_token(
+    resource_metadata_url: str, *, username: str, password: str, scope: str
+) -> dict:
+    """Return the token response (and discovery facts) for `username`."""
+    pending = authorize(
+        resource_metadata_url, username=username, password=password, scope=scope
+    )
+    token = requests.post(pending["token_endpoint"], data=pending["redeem"], timeout=10)
+    token.raise_for_status()
+    return {**token.json(), **pending}
+
+
+def authorize(
+    resource_metadata_url: str, *, username: str, password: str, scope: str
+) -> dict:
+    """Run the flow up to an authorization code; return what redeeming needs."""
+    resource = requests.get(resource_metadata_url, timeout=10).json()
+    issuer = resource["authorization_servers"][0]
+    metadata = requests.get(
+        f"{issuer}/.well-known/oauth-authorization-server", timeout=10
+    ).json()
+    assert metadata["issuer"] == issuer
+    registration = requests.post(
+        metadata["registration_endpoint"],
+        json={
+            "client_name": "requests script",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+        timeout=10,
+    )
+    registration.raise_for_status()
+    client_id = registration.json()["client_id"]
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        .rstrip(b"=")
+        .decode()
+    )
+    state = secrets.token_urlsafe(12)
+    authorize_url = (
+        metadata["authorization_endpoint"]
+        + "?"
+        + urlencode(
+            {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": REDIRECT_URI,
+                "scope": scope,
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "resource": resource["resource"],
+            }
+        )
+    )
+    browser = requests.Session()
+    login_page = browser.get(authorize_url, timeout=10)  # redirected to the login form
+    assert "/accounts/login/" in login_page.url
+    form = _hidden_inputs(login_page.text)
+    consent_page = browser.post(
+        login_page.url,
+        data={**form, "username": username, "password": password},
+        headers={"Referer": login_page.url},
+        timeout=10,
+    )
+    assert "/authorize" in consent_page.url, "login failed"
+    consent = _hidden_inputs(consent_page.text)
+    answer = browser.post(
+        consent_page.url,
+        data={**consent, "allow": "Authorize"},
+        headers={"Referer": consent_page.url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    location = answer.headers["Location"]
+    assert location.startswith(REDIRECT_URI), location
+    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert params["state"] == state
+    assert params["iss"] == metadata["issuer"]
+
+    return {
+        "redeem": {
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": client_id,
+            "code_verifier": verifier,
+            "resource": resource["resource"],
+        },
+        "client_id": client_id,
+        "jwks_uri": metadata["jwks_uri"],
+        "issuer": issuer,
+        "resource": resource["resource"],
+        "token_endpoint": metadata["token_endpoint"],
+        "base": urljoin(issuer, "/"),
+    }

@@ -1,0 +1,83 @@
+"""The authorization server over real HTTP (uvicorn), driven by `requests` only."""
+
+import threading
+
+import jwt
+import pytest
+import requests
+
+from tests.e2e.requests_flow import authorize, obtain_token
+from tests.live_server import run_live_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # Two workers, so concurrent requests really run in parallel.
+    with run_live_server(tmp_path_factory.mktemp("oauth-live"), workers=2) as live:
+        yield live
+
+
+def _verified_claims(result: dict) -> dict:
+    jwks = requests.get(result["jwks_uri"], timeout=10).json()
+    header = jwt.get_unverified_header(result["access_token"])
+    assert header["typ"] == "at+jwt"
+    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    return jwt.decode(
+        result["access_token"],
+        jwt.PyJWK(key).key,
+        algorithms=[key["alg"]],
+        audience=result["resource"],
+        issuer=result["issuer"],
+    )
+
+
+def test_alice_goes_from_resource_metadata_to_an_admin_jwt(server):
+    result = obtain_token(
+        f"{server.url}/.well-known/oauth-protected-resource/mcp",
+        username="alice",
+        password="demo",
+        scope="tools:call admin",
+    )
+    claims = _verified_claims(result)
+    assert claims["scope"] == "admin tools:call"
+    assert claims["aud"] == server.mcp_url
+    assert claims["tenant"] == "tenant-a"
+
+
+def test_bob_asking_for_both_scopes_gets_tools_call_only(server):
+    result = obtain_token(
+        f"{server.url}/.well-known/oauth-protected-resource/mcp",
+        username="bob",
+        password="demo",
+        scope="tools:call admin",
+    )
+    assert _verified_claims(result)["scope"] == "tools:call"
+    assert result["scope"] == "tools:call"
+
+
+def test_concurrent_redemptions_of_one_code_give_exactly_one_token(server):
+    """Two requests race to redeem one code on two workers: one token, one error."""
+    pending = authorize(
+        f"{server.url}/.well-known/oauth-protected-resource/mcp",
+        username="carol",
+        password="demo",
+        scope="tools:call",
+    )
+    barrier = threading.Barrier(2)
+    results: list[requests.Response] = []
+
+    def redeem() -> None:
+        barrier.wait()
+        results.append(
+            requests.post(pending["token_endpoint"], data=pending["redeem"], timeout=10)
+        )
+
+    threads = [threading.Thread(target=redeem) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 400], [r.text for r in results]
+    loser = next(r for r in results if r.status_code == 400)
+    assert loser.json()["error"] == "invalid_grant"

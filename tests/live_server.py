@@ -1,0 +1,153 @@
+"""A real server process for end-to-end tests: uvicorn on a free port.
+
+The server gets a database of its own (a temporary SQLite file, or a
+throwaway PostgreSQL database when the suite runs on PostgreSQL), migrated
+and seeded with the demo data, and PUBLIC_URL pointing at its own port.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str  # PUBLIC_URL, e.g. http://localhost:PORT
+    env: dict[str, str]
+    log_path: Path
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.url}/mcp"
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command against the server's database."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def _database(tmp_path: Path) -> Iterator[str]:
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{tmp_path / 'live.sqlite3'}"
+        return
+    import psycopg
+
+    parts = urlsplit(base)
+    name = f"live_{uuid.uuid4().hex[:12]}"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def run_live_server(
+    tmp_path: Path,
+    *,
+    workers: int = 1,
+    host: str = "localhost",
+    extra_env: dict | None = None,
+) -> Iterator[LiveServer]:
+    """Start a migrated, seeded server; stop it and drop its database after."""
+    port = free_port()
+    with _database(tmp_path) as database_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PUBLIC_URL": f"http://{host}:{port}",
+            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
+            "DJANGO_SECRET_KEY": "live-test-" + uuid.uuid4().hex,
+            "DJANGO_DEBUG": "false",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        server = LiveServer(
+            url=f"http://{host}:{port}", env=env, log_path=tmp_path / "server.log"
+        )
+        server.manage("migrate", "--noinput")
+        server.manage("seed_demo")
+        with server.log_path.open("w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "config.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                _wait_until_ready(server, process)
+                yield server
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def _wait_until_ready(server: LiveServer, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            response = requests.get(
+                f"{server.url}/.well-known/oauth-authorization-server", timeout=2
+            )
+            if response.status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not start:\n{server.log()}")
