@@ -179,6 +179,8 @@ OAUTH2_PROVIDER = {
     "ALLOW_LOCALHOST_LOOPBACK": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
     "DCR_ENABLED": True,
+    "CIMD_ENABLED": True,
+    "CIMD_METADATA_FETCHER": "oauth.cimd.PolicyMetadataFetcher",
     "DCR_REGISTRATION_PERMISSION_CLASSES": (
         "oauth2_provider.dcr.AllowAllDCRPermission",
     ),
@@ -196,6 +198,9 @@ OAUTH2_PROVIDER = {
         "MCP_RESOURCE_NAME", default="MCP server (Django reference)"
     ),
 }
+# Tests only (never from the environment): fetch https://127.0.0.1 client ID
+# metadata documents over plain http from a local document server.
+OAUTH_CIMD_ALLOW_LOOPBACK_HTTP = False
 # Dynamic registrations never used within this many seconds expire.
 OAUTH_UNUSED_CLIENT_TTL_SECONDS = env.int(
     "OAUTH_UNUSED_CLIENT_TTL_SECONDS", default=24 * 3600
