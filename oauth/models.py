@@ -64,6 +64,11 @@ class ClientProfile(models.Model):
     is_resource_server = models.BooleanField(
         default=False, help_text="May call the introspection endpoint."
     )
+    is_disabled = models.BooleanField(
+        default=False,
+        help_text="Refuse this client everywhere; its live tokens stop working "
+        "at /mcp within a second.",
+    )
     registered_from = models.CharField(
         max_length=64, blank=True, help_text="Address the registration came from."
     )

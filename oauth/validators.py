@@ -75,6 +75,9 @@ class MCPOAuth2Validator(OAuth2Validator):
         if client is None:
             return None
         profile = ClientProfile.objects.filter(application=client).first()
+        if profile is not None and profile.is_disabled:
+            request.client = None
+            return None
         if (
             profile is not None
             and profile.first_used_at is None

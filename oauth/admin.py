@@ -1,0 +1,103 @@
+from django.contrib import admin
+from django.http import HttpRequest
+from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
+from oauth2_provider.models import get_application_model
+
+from audit.admin_actions import record_deactivation
+from oauth.models import ClientProfile, Revocation, SigningKey
+
+Application = get_application_model()
+
+
+class ClientProfileInline(admin.StackedInline):
+    model = ClientProfile
+    can_delete = False
+    fields = [
+        "registration",
+        "is_resource_server",
+        "is_disabled",
+        "registered_from",
+        "first_used_at",
+        "expires_at",
+    ]
+    readonly_fields = ["registered_from", "first_used_at"]
+
+
+admin.site.unregister(Application)
+
+
+@admin.register(Application)
+class ApplicationAdmin(DotApplicationAdmin):
+    """DOT's client admin, plus this server's profile (resource server, disabled)."""
+
+    inlines = [ClientProfileInline]
+    list_display = [
+        "name",
+        "client_id",
+        "client_type",
+        "registration_source",
+        "created",
+    ]
+
+    def save_related(
+        self, request: HttpRequest, form: object, formsets: object, change: bool
+    ) -> None:
+        was_disabled = ClientProfile.objects.filter(
+            application=form.instance, is_disabled=True
+        ).exists()
+        super().save_related(request, form, formsets, change)
+        now_disabled = ClientProfile.objects.filter(
+            application=form.instance, is_disabled=True
+        ).exists()
+        if now_disabled and not was_disabled:
+            self._revoke(request, form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: object) -> None:
+        self._revoke(request, obj)
+        super().delete_model(request, obj)
+
+    def _revoke(self, request: HttpRequest, application: object) -> None:
+        record_deactivation(
+            kind=Revocation.Kind.CLIENT,
+            subject=application.client_id,
+            label=application.name or application.client_id,
+            actor_id=request.user.pk,
+        )
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    """Keys are created by `manage.py rotate_signing_key`; never edited here."""
+
+    list_display = ["kid", "algorithm", "is_active", "created_at", "retired_at"]
+    readonly_fields = [
+        "kid",
+        "algorithm",
+        "public_jwk",
+        "is_active",
+        "created_at",
+        "retired_at",
+    ]
+    exclude = ["private_key_encrypted"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Revocation)
+class RevocationAdmin(admin.ModelAdmin):
+    list_display = ["kind", "subject", "reason", "created_at", "expires_at"]
+    list_filter = ["kind"]
+    search_fields = ["subject", "reason"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
