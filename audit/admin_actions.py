@@ -4,11 +4,10 @@ Each runs in the admin's save transaction: the change, its revocation-feed
 entry and its audit row commit together.
 """
 
-from oauth.models import Revocation
-from oauth.tokens import revoke_subject
-
 from audit.models import AuditEvent
 from audit.services import record_event
+from oauth.models import Revocation
+from oauth.tokens import revoke_subject
 
 
 def record_deactivation(

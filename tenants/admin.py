@@ -3,7 +3,6 @@ from django.http import HttpRequest
 
 from audit.admin_actions import record_deactivation
 from oauth.models import Revocation
-
 from tenants.models import Document, Membership, Report, Tenant, TenantTool, Tool
 
 
