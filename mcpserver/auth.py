@@ -1,0 +1,218 @@
+"""Access-token verification for /mcp: bearer JWT in, Principal out.
+
+The token contract is oauth/tokens.py. A token is accepted when:
+
+- its header names `typ: at+jwt` and a `kid` of one of our published keys,
+  and its `alg` is that key's algorithm (RS256 or ES256; nothing else);
+- the signature verifies; `iss` is PUBLIC_URL; `aud` is exactly the MCP
+  resource (PUBLIC_URL + "/mcp"); `exp`/`nbf`/`iat` hold (with a few
+  seconds of clock skew); every claim in REQUIRED_CLAIMS is present and
+  well-formed;
+- neither the revocation feed nor the subject status refuses it
+  (mcpserver/revocations.py), with data at most one second old.
+
+Nothing here queries the database per request: keys and revocations are
+per-process caches refreshed in the background.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from django.conf import settings
+
+from mcpserver import revocations
+from mcpserver.keystore import ALLOWED_ALGORITHMS, KEYS
+from oauth.keys import JWT_TYPE
+from oauth.tokens import REQUIRED_CLAIMS
+from tenants.models import SCOPE_TOOLS_CALL
+
+CLOCK_SKEW_SECONDS = 5
+MAX_TOKEN_BYTES = 8192
+RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+CHALLENGE_SCOPE = SCOPE_TOOLS_CALL
+
+FeedUnavailable = revocations.FeedUnavailable
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: built from a verified access token's claims alone."""
+
+    user_id: int
+    tenant_id: int
+    tenant_slug: str
+    client_id: str
+    scopes: frozenset[str]
+    jti: str
+    exp: int
+    token: str = field(repr=False)
+
+
+class InvalidToken(Exception):
+    """The token is refused (HTTP 401 `invalid_token`).
+
+    `claims` is set when the token was authentic (our signature) but is
+    refused anyway (revoked, subject disabled), so the refusal can be
+    attributed and audited.
+    """
+
+    def __init__(self, description: str, *, claims: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.description = description
+        self.claims = claims
+
+
+class _UnknownKid(Exception):
+    def __init__(self, kid: str) -> None:
+        super().__init__(kid)
+        self.kid = kid
+
+
+def resource_metadata_url() -> str:
+    """The absolute RFC 9728 metadata URL advertised in every challenge."""
+    return settings.PUBLIC_URL + RESOURCE_METADATA_PATH
+
+
+def _positive_int(value: Any, claim: str) -> int:
+    if isinstance(value, str) and value.isdigit() and not value.startswith("0"):
+        return int(value)
+    raise InvalidToken(f"malformed {claim} claim")
+
+
+def _nonempty_str(value: Any, claim: str) -> str:
+    if isinstance(value, str) and value:
+        return value
+    raise InvalidToken(f"malformed {claim} claim")
+
+
+def _principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
+    scope = claims["scope"]
+    if not isinstance(scope, str):
+        raise InvalidToken("malformed scope claim")
+    tenant_slug = claims.get("tenant", "")
+    return Principal(
+        user_id=_positive_int(claims["sub"], "sub"),
+        tenant_id=_positive_int(claims["tenant_id"], "tenant_id"),
+        tenant_slug=tenant_slug if isinstance(tenant_slug, str) else "",
+        client_id=_nonempty_str(claims["client_id"], "client_id"),
+        scopes=frozenset(scope.split()),
+        jti=_nonempty_str(claims["jti"], "jti"),
+        exp=int(claims["exp"]),
+        token=token,
+    )
+
+
+def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
+    """Verify `token` against the cached keys; return its Principal and claims.
+
+    Pure CPU, no database. Raises InvalidToken, or _UnknownKid when the
+    `kid` is not (yet) among this process's keys.
+    """
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken("token too large")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("malformed token") from exc
+    if str(header.get("typ", "")).lower() not in (JWT_TYPE, f"application/{JWT_TYPE}"):
+        raise InvalidToken("not an access token (typ)")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("no key id")
+    key = KEYS.get(kid)
+    if key is None:
+        raise _UnknownKid(kid)
+    if header.get("alg") != key.algorithm or key.algorithm not in ALLOWED_ALGORITHMS:
+        raise InvalidToken("unexpected algorithm")
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.algorithm],
+            audience=settings.MCP_RESOURCE_URL,
+            issuer=settings.PUBLIC_URL,
+            leeway=CLOCK_SKEW_SECONDS,
+            options={"require": list(REQUIRED_CLAIMS), "strict_aud": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("token expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise InvalidToken("token not yet valid") from exc
+    except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as exc:
+        raise InvalidToken("token not issued for this resource") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"missing {exc.claim} claim") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise InvalidToken("bad signature") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("invalid token") from exc
+    return _principal_from_claims(claims, token), claims
+
+
+async def authenticate(token: str) -> Principal:
+    """Return the Principal of a bearer `token`, or raise.
+
+    Raises InvalidToken (answer 401) or FeedUnavailable (answer 503: the
+    revocation data is more than a second old and cannot be refreshed).
+    Touches the database only when the feed is stale, on an unknown `kid`
+    (at most once a second) and the first time this process sees a
+    user, tenant or client.
+    """
+    await revocations.ensure_fresh()
+    try:
+        principal, claims = decode_access_token(token)
+    except _UnknownKid as unknown:
+        if not await KEYS.reload_for_unknown_kid(unknown.kid):
+            raise InvalidToken("unknown signing key") from None
+        try:
+            principal, claims = decode_access_token(token)
+        except _UnknownKid:
+            raise InvalidToken("unknown signing key") from None
+    refusal = revocations.FEED.refusal(
+        jti=principal.jti,
+        user_id=principal.user_id,
+        client_id=principal.client_id,
+        tenant_id=principal.tenant_id,
+        issued_at=int(claims["iat"]),
+    ) or await revocations.subject_refusal(
+        user_id=principal.user_id,
+        tenant_id=principal.tenant_id,
+        client_id=principal.client_id,
+    )
+    if refusal is not None:
+        raise InvalidToken(refusal, claims=claims)
+    return principal
+
+
+def _challenge(params: list[tuple[str, str]]) -> str:
+    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in params)
+
+
+def no_token_challenge() -> str:
+    """RFC 6750 §3: no error code when the request carried no credentials."""
+    return _challenge(
+        [("resource_metadata", resource_metadata_url()), ("scope", CHALLENGE_SCOPE)]
+    )
+
+
+def error_challenge(error: str) -> str:
+    """The challenge for an `invalid_token` or `invalid_request` refusal."""
+    return _challenge(
+        [
+            ("error", error),
+            ("resource_metadata", resource_metadata_url()),
+            ("scope", CHALLENGE_SCOPE),
+        ]
+    )
+
+
+def insufficient_scope_challenge(required_scopes: list[str]) -> str:
+    """The step-up challenge naming every scope the call needs."""
+    return _challenge(
+        [
+            ("error", "insufficient_scope"),
+            ("scope", " ".join(required_scopes)),
+            ("resource_metadata", resource_metadata_url()),
+        ]
+    )

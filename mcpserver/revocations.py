@@ -1,0 +1,430 @@
+"""What can stop a live access token, as each process sees it.
+
+Access tokens are verified without a database query per request (DESIGN
+invariant 7), so everything that must refuse a token that verifies reaches
+each process by polling and is at most MAX_AGE_SECONDS old when used:
+
+- the revocation feed (oauth.models.Revocation): a `jti` entry refuses that
+  token; a `user`, `client` or `tenant` entry refuses every token of that
+  subject (user and tenant by primary key, client by client_id) issued at or
+  before the entry's `created_at`;
+- the status of each subject this process has accepted a token for
+  recently: the user is active and still a member of the token's tenant,
+  the tenant is active, and the client (DOT Application) still exists and
+  is not disabled (oauth.ClientProfile.is_disabled). A
+  subject seen for the first time is looked up once before its token is
+  accepted; after that the poller re-checks it with every poll. This also
+  covers a user, tenant or client disabled in the admin without a feed entry.
+
+One background task per process (`poll_forever`, started by the MCP app's
+lifespan) polls every MCP_REVOCATION_POLL_SECONDS and reloads the signing
+keys in the same database round trip. When the last successful poll is
+older than MAX_AGE_SECONDS, a request refreshes inline first; if that fails,
+no token is accepted (`FeedUnavailable`): the check fails closed.
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Generic, TypeVar
+
+import anyio
+from django.db.models import Q
+from django.utils import timezone
+from oauth2_provider.models import get_application_model
+
+from mcpserver.aio import LoopLock
+from mcpserver.db import run_db
+from mcpserver.keystore import KEYS, KeyRow, load_key_rows
+from oauth.models import Revocation
+from tenants.models import Membership, Tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_AGE_SECONDS = 1.0
+"""No token is accepted on revocation data older than this (seconds)."""
+
+_LOOKBACK = timedelta(seconds=30)
+"""Incremental polls re-read entries this recent, whatever their id.
+
+PostgreSQL ids are not committed in order: a slow transaction can commit id
+41 after id 42 was read. Re-reading a recent window (and a full reload every
+_FULL_RELOAD_SECONDS) catches such entries.
+"""
+_FULL_RELOAD_SECONDS = 30.0
+_SUBJECT_IDLE_SECONDS = 20 * 60.0
+_CHUNK = 500
+
+K = TypeVar("K")
+
+
+class FeedUnavailable(Exception):
+    """The revocation data could not be refreshed; tokens cannot be accepted."""
+
+
+@dataclass(frozen=True)
+class RevocationRow:
+    id: int
+    kind: str
+    subject: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class SubjectKeys:
+    """Subjects to look up: (user, tenant) memberships, tenants, clients."""
+
+    members: frozenset[tuple[int, int]] = frozenset()
+    tenants: frozenset[int] = frozenset()
+    clients: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.members or self.tenants or self.clients)
+
+
+@dataclass(frozen=True)
+class SubjectStates:
+    """The answer to a SubjectKeys lookup: which of them are active."""
+
+    queried: SubjectKeys
+    active_members: frozenset[tuple[int, int]]
+    active_tenants: frozenset[int]
+    existing_clients: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    revocations: list[RevocationRow]
+    keys: list[KeyRow]
+    subjects: SubjectStates
+
+
+def _chunks(values: Iterable[K]) -> Iterator[list[K]]:
+    batch: list[K] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == _CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def load_revocations(*, after_id: int | None) -> list[RevocationRow]:
+    """Return unexpired feed entries: all, or (incremental) the new ones (sync, DB).
+
+    Incremental reads return entries with an id above `after_id` and every
+    entry created within the look-back window.
+    """
+    now = timezone.now()
+    entries = Revocation.objects.filter(expires_at__gt=now)
+    if after_id is not None:
+        entries = entries.filter(
+            Q(id__gt=after_id) | Q(created_at__gte=now - _LOOKBACK)
+        )
+    return [
+        RevocationRow(
+            id=entry.id,
+            kind=entry.kind,
+            subject=entry.subject,
+            created_at=entry.created_at.timestamp(),
+            expires_at=entry.expires_at.timestamp(),
+        )
+        for entry in entries.only("id", "kind", "subject", "created_at", "expires_at")
+    ]
+
+
+def load_subject_states(keys: SubjectKeys) -> SubjectStates:
+    """Look up which of `keys` are active (sync, DB; a few queries per 500 keys)."""
+    members: set[tuple[int, int]] = set()
+    for batch in _chunks(keys.members):
+        rows = Membership.objects.filter(
+            user_id__in={user for user, _ in batch},
+            tenant_id__in={tenant for _, tenant in batch},
+            user__is_active=True,
+        ).values_list("user_id", "tenant_id")
+        members.update(set(rows) & set(batch))
+    tenants: set[int] = set()
+    for batch in _chunks(keys.tenants):
+        tenants.update(
+            Tenant.objects.filter(pk__in=batch, is_active=True).values_list(
+                "pk", flat=True
+            )
+        )
+    clients: set[str] = set()
+    application_model = get_application_model()
+    for batch in _chunks(keys.clients):
+        clients.update(
+            application_model.objects.filter(client_id__in=batch)
+            .exclude(profile__is_disabled=True)
+            .values_list("client_id", flat=True)
+        )
+    return SubjectStates(
+        queried=keys,
+        active_members=frozenset(members),
+        active_tenants=frozenset(tenants),
+        existing_clients=frozenset(clients),
+    )
+
+
+def load_poll(*, after_id: int | None, subjects: SubjectKeys) -> PollResult:
+    """Read everything one poll needs in one database round trip (sync, DB)."""
+    return PollResult(
+        revocations=load_revocations(after_id=after_id),
+        keys=load_key_rows(),
+        subjects=load_subject_states(subjects),
+    )
+
+
+class RevocationFeed:
+    """This process's copy of the unexpired revocation feed."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._jtis: dict[str, float] = {}
+        self._cutoffs: dict[tuple[str, str], tuple[float, float]] = {}
+        self._max_id: int | None = None
+        self._last_full = float("-inf")
+        self.fresh_at: float | None = None
+
+    def age(self) -> float:
+        """Seconds since the start of the last successful poll (inf if none)."""
+        if self.fresh_at is None:
+            return float("inf")
+        return time.monotonic() - self.fresh_at
+
+    def wants_full(self, now: float) -> bool:
+        return self._max_id is None or now - self._last_full >= _FULL_RELOAD_SECONDS
+
+    @property
+    def max_id(self) -> int | None:
+        return self._max_id
+
+    def apply(self, rows: list[RevocationRow], *, full: bool, started: float) -> None:
+        """Merge polled entries (replacing everything on a full read)."""
+        if full:
+            self._jtis, self._cutoffs = {}, {}
+            self._last_full = started
+        max_id = self._max_id or 0
+        for row in rows:
+            max_id = max(max_id, row.id)
+            if row.kind == Revocation.Kind.JTI:
+                self._jtis[row.subject] = max(
+                    self._jtis.get(row.subject, 0.0), row.expires_at
+                )
+            else:
+                key = (row.kind, row.subject)
+                cutoff, expires = self._cutoffs.get(key, (0.0, 0.0))
+                self._cutoffs[key] = (
+                    max(cutoff, row.created_at),
+                    max(expires, row.expires_at),
+                )
+        self._max_id = max_id
+        now = time.time()
+        self._jtis = {jti: exp for jti, exp in self._jtis.items() if exp > now}
+        self._cutoffs = {k: v for k, v in self._cutoffs.items() if v[1] > now}
+
+    def refusal(
+        self, *, jti: str, user_id: int, client_id: str, tenant_id: int, issued_at: int
+    ) -> str | None:
+        """Why the feed refuses this token, or None."""
+        if jti in self._jtis:
+            return "token revoked"
+        for kind, subject in (
+            (Revocation.Kind.USER, str(user_id)),
+            (Revocation.Kind.CLIENT, client_id),
+            (Revocation.Kind.TENANT, str(tenant_id)),
+        ):
+            entry = self._cutoffs.get((kind, subject))
+            if entry is not None and issued_at <= entry[0]:
+                return f"{kind} revoked"
+        return None
+
+
+class _StatusMap(Generic[K]):
+    """Subject -> (active, last seen); idle subjects are forgotten."""
+
+    def __init__(self) -> None:
+        self._entries: dict[K, tuple[bool, float]] = {}
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
+    def is_active(self, key: K) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry[0]
+
+    def touch(self, key: K, now: float) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries[key] = (entry[0], now)
+
+    def set(self, keys: Iterable[K], active: frozenset[K], now: float) -> None:
+        for key in keys:
+            last_seen = self._entries.get(key, (False, now))[1]
+            self._entries[key] = (key in active, last_seen)
+
+    def live_keys(self, now: float) -> frozenset[K]:
+        self._entries = {
+            key: entry
+            for key, entry in self._entries.items()
+            if now - entry[1] < _SUBJECT_IDLE_SECONDS
+        }
+        return frozenset(self._entries)
+
+
+class SubjectTracker:
+    """Active users (as members), tenants and clients this process accepted."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._members: _StatusMap[tuple[int, int]] = _StatusMap()
+        self._tenants: _StatusMap[int] = _StatusMap()
+        self._clients: _StatusMap[str] = _StatusMap()
+
+    def missing(self, *, user_id: int, tenant_id: int, client_id: str) -> SubjectKeys:
+        """The subjects of a token that have never been looked up."""
+        member = (user_id, tenant_id)
+        return SubjectKeys(
+            members=frozenset() if member in self._members else frozenset({member}),
+            tenants=frozenset()
+            if tenant_id in self._tenants
+            else frozenset({tenant_id}),
+            clients=frozenset()
+            if client_id in self._clients
+            else frozenset({client_id}),
+        )
+
+    def refusal(self, *, user_id: int, tenant_id: int, client_id: str) -> str | None:
+        """Why the subjects of a token are refused, or None; marks them seen."""
+        now = time.monotonic()
+        self._members.touch((user_id, tenant_id), now)
+        self._tenants.touch(tenant_id, now)
+        self._clients.touch(client_id, now)
+        if not self._members.is_active((user_id, tenant_id)):
+            return "user inactive or not a member of the tenant"
+        if not self._tenants.is_active(tenant_id):
+            return "tenant inactive"
+        if not self._clients.is_active(client_id):
+            return "client disabled"
+        return None
+
+    def all_keys(self) -> SubjectKeys:
+        now = time.monotonic()
+        return SubjectKeys(
+            members=self._members.live_keys(now),
+            tenants=self._tenants.live_keys(now),
+            clients=self._clients.live_keys(now),
+        )
+
+    def apply(self, states: SubjectStates) -> None:
+        now = time.monotonic()
+        self._members.set(states.queried.members, states.active_members, now)
+        self._tenants.set(states.queried.tenants, states.active_tenants, now)
+        self._clients.set(states.queried.clients, states.existing_clients, now)
+
+
+FEED = RevocationFeed()
+SUBJECTS = SubjectTracker()
+_refresh_lock = LoopLock()
+
+
+async def refresh(*, only_if_stale: bool = False) -> None:
+    """Poll the feed, the signing keys and the known subjects once.
+
+    With `only_if_stale`, does nothing when another caller refreshed while
+    this one waited. Raises whatever the database raised.
+    """
+    async with _refresh_lock.get():
+        if only_if_stale and FEED.age() <= MAX_AGE_SECONDS:
+            return
+        started = time.monotonic()
+        full = FEED.wants_full(started)
+        # Shielded: cancelling a poll (at shutdown) waits for its thread
+        # instead of leaving a query running behind the lifespan's back.
+        with anyio.CancelScope(shield=True):
+            result = await run_db(
+                load_poll,
+                after_id=None if full else FEED.max_id,
+                subjects=SUBJECTS.all_keys(),
+            )
+        FEED.apply(result.revocations, full=full, started=started)
+        KEYS.replace(result.keys)
+        SUBJECTS.apply(result.subjects)
+        FEED.fresh_at = started
+
+
+_last_failure = float("-inf")
+
+
+async def ensure_fresh() -> None:
+    """Make sure the feed is at most MAX_AGE_SECONDS old; raise FeedUnavailable.
+
+    After a failed refresh, requests fail fast for MAX_AGE_SECONDS instead
+    of each waiting on the database again.
+    """
+    global _last_failure
+    if FEED.age() <= MAX_AGE_SECONDS:
+        return
+    if time.monotonic() - _last_failure < MAX_AGE_SECONDS:
+        raise FeedUnavailable("the revocation feed cannot be read")
+    try:
+        await refresh(only_if_stale=True)
+    except Exception as exc:
+        _last_failure = time.monotonic()
+        raise FeedUnavailable("the revocation feed cannot be read") from exc
+
+
+async def subject_refusal(
+    *, user_id: int, tenant_id: int, client_id: str
+) -> str | None:
+    """Why a token's user, tenant or client is refused, or None.
+
+    Looks subjects up in the database only the first time this process sees
+    them (or after they were idle for a long time); raises FeedUnavailable
+    if that lookup fails.
+    """
+    missing = SUBJECTS.missing(
+        user_id=user_id, tenant_id=tenant_id, client_id=client_id
+    )
+    if missing:
+        try:
+            SUBJECTS.apply(await run_db(load_subject_states, missing))
+        except Exception as exc:
+            raise FeedUnavailable("subject status cannot be read") from exc
+    return SUBJECTS.refusal(user_id=user_id, tenant_id=tenant_id, client_id=client_id)
+
+
+async def poll_forever(interval: float) -> None:
+    """Refresh every `interval` seconds until cancelled; failures are logged."""
+    failures = 0
+    while True:
+        try:
+            await refresh()
+        except Exception:
+            failures += 1
+            if failures == 1 or failures % 60 == 0:
+                logger.warning(
+                    "Revocation poll failed (%d in a row)", failures, exc_info=True
+                )
+        else:
+            if failures:
+                logger.warning("Revocation poll recovered after %d failures", failures)
+            failures = 0
+        await anyio.sleep(interval)
+
+
+def reset() -> None:
+    """Forget all per-process state (feed, subjects, keys)."""
+    global _last_failure
+    _last_failure = float("-inf")
+    FEED.clear()
+    SUBJECTS.clear()
+    KEYS.clear()

@@ -1,0 +1,138 @@
+"""Reads of tenant data. Every query of tenant rows is filtered by tenant here.
+
+Callers pass the tenant of the authenticated principal; nothing here accepts
+a row id without its tenant, so no caller can reach another tenant's rows
+(DESIGN invariant 6).
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+
+from tenants.models import Document, Report, TenantTool, Tool, split_scopes
+
+MAX_SEARCH_TERMS = 8
+SNIPPET_CHARS = 160
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    """One tenant's tool policy at one moment.
+
+    `required_scopes` has exactly the tenant's enabled tools, each with the
+    scopes a call needs (the tool's own plus the tenant's extra scopes);
+    `catalogue` has every tool name that exists; `descriptions` the
+    catalogue's descriptions of the enabled tools.
+    """
+
+    tenant_id: int
+    required_scopes: Mapping[str, frozenset[str]]
+    catalogue: frozenset[str]
+    descriptions: Mapping[str, str]
+
+
+def get_tool_policy(*, tenant_id: int) -> ToolPolicy:
+    """Return `tenant_id`'s tool policy; an inactive tenant has no tools."""
+    enabled = TenantTool.objects.filter(
+        tenant_id=tenant_id, enabled=True, tenant__is_active=True
+    ).select_related("tool")
+    required: dict[str, frozenset[str]] = {}
+    descriptions: dict[str, str] = {}
+    for policy in enabled:
+        required[policy.tool.name] = policy.tool.required_scope_set | split_scopes(
+            policy.extra_scopes
+        )
+        descriptions[policy.tool.name] = policy.tool.description
+    return ToolPolicy(
+        tenant_id=tenant_id,
+        required_scopes=required,
+        catalogue=frozenset(Tool.objects.values_list("name", flat=True)),
+        descriptions=descriptions,
+    )
+
+
+def tenant_documents(*, tenant_id: int) -> QuerySet[Document]:
+    """The documents of `tenant_id`."""
+    return Document.objects.filter(tenant_id=tenant_id)
+
+
+def tenant_reports(*, tenant_id: int) -> QuerySet[Report]:
+    """The reports of `tenant_id`."""
+    return Report.objects.filter(tenant_id=tenant_id)
+
+
+@dataclass(frozen=True)
+class DocumentHit:
+    id: int
+    title: str
+    snippet: str
+    score: int
+
+
+def search_terms(query: str) -> list[str]:
+    """The distinct lower-case words of `query`, at most MAX_SEARCH_TERMS."""
+    terms: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        if word not in terms:
+            terms.append(word[:64])
+        if len(terms) == MAX_SEARCH_TERMS:
+            break
+    return terms
+
+
+def _snippet(body: str, terms: list[str]) -> str:
+    lowered = body.lower()
+    positions = [pos for term in terms if (pos := lowered.find(term)) >= 0]
+    start = max(0, min(positions) - SNIPPET_CHARS // 3) if positions else 0
+    end = start + SNIPPET_CHARS
+    text = body[start:end].strip()
+    return ("…" if start else "") + text + ("…" if end < len(body) else "")
+
+
+def search_documents(*, tenant_id: int, query: str, limit: int) -> list[DocumentHit]:
+    """Return `tenant_id`'s documents matching any word of `query`, best first.
+
+    A document scores 3 per query word in its title and 1 per word in its
+    body (case-insensitive substring match, the same on SQLite and
+    PostgreSQL); ties go by title. A query without words matches nothing.
+    """
+    terms = search_terms(query)
+    if not terms:
+        return []
+    matches = Q()
+    score = Value(0, output_field=IntegerField())
+    for term in terms:
+        matches |= Q(title__icontains=term) | Q(body__icontains=term)
+        score += Case(
+            When(title__icontains=term, then=Value(3)),
+            default=Value(0),
+            output_field=IntegerField(),
+        ) + Case(
+            When(body__icontains=term, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    documents = (
+        tenant_documents(tenant_id=tenant_id)
+        .filter(matches)
+        .annotate(score=score)
+        .order_by("-score", "title", "pk")
+        .only("id", "title", "body")[:limit]
+    )
+    return [
+        DocumentHit(
+            id=document.pk,
+            title=document.title,
+            snippet=_snippet(document.body, terms),
+            score=document.score,
+        )
+        for document in documents
+    ]
+
+
+def get_report(*, tenant_id: int, report_id: str) -> Report | None:
+    """Return `tenant_id`'s report `report_id`, or None (never another tenant's)."""
+    return tenant_reports(tenant_id=tenant_id).filter(report_id=report_id).first()
