@@ -1,6 +1,7 @@
 """The authorization server over real HTTP (uvicorn), driven by `requests` only."""
 
 import threading
+import time
 
 import jwt
 import pytest
@@ -81,3 +82,40 @@ def test_concurrent_redemptions_of_one_code_give_exactly_one_token(server):
     assert statuses == [200, 400], [r.text for r in results]
     loser = next(r for r in results if r.status_code == 400)
     assert loser.json()["error"] == "invalid_grant"
+
+
+def _list_tools(server, token: str) -> requests.Response:
+    # A fresh connection each time, so requests spread over both workers.
+    with requests.Session() as session:
+        return session.post(
+            server.mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json, text/event-stream",
+                "MCP-Protocol-Version": "2025-11-25",
+                "Connection": "close",
+            },
+            timeout=10,
+        )
+
+
+def test_a_token_revoked_at_revoke_is_refused_by_every_worker_within_a_second(server):
+    result = obtain_token(
+        f"{server.url}/.well-known/oauth-protected-resource/mcp",
+        username="alice",
+        password="demo",
+        scope="tools:call",
+    )
+    token = result["access_token"]
+    assert all(_list_tools(server, token).status_code == 200 for _ in range(6))
+    revoked = requests.post(
+        f"{server.url}/revoke",
+        data={"token": token, "client_id": result["client_id"]},
+        timeout=10,
+    )
+    assert revoked.status_code == 200
+    time.sleep(1.0)
+    answers = [_list_tools(server, token) for _ in range(10)]
+    assert [a.status_code for a in answers] == [401] * 10
+    assert 'error="invalid_token"' in answers[0].headers["WWW-Authenticate"]

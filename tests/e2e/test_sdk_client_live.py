@@ -1,0 +1,168 @@
+"""The official Python SDK client connects from nothing, headless.
+
+`OAuthClientProvider` gets a 401 from /mcp, discovers the resource and
+authorization-server metadata, registers, and sends the user to /authorize;
+the redirect handler here is the "browser": it signs in as alice through the
+real login form (with its CSRF token), approves the consent form and hands
+the code (with `state` and `iss`) back to the SDK, which checks both.
+"""
+
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+
+from tests.live_server import run_live_server
+
+CALLBACK = "http://localhost:47823/callback"
+
+
+class MemoryStorage(TokenStorage):
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+def _hidden(html: str) -> dict[str, str]:
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and 'type="hidden"' in tag:
+            fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
+    return fields
+
+
+class HeadlessBrowser:
+    """Signs in through the real forms and captures the redirect to CALLBACK."""
+
+    def __init__(self, username: str, password: str = "demo") -> None:
+        self.username = username
+        self.password = password
+        self.result: dict[str, str] = {}
+        self.requested_scopes: list[str] = []
+
+    async def redirect_handler(self, authorize_url: str) -> None:
+        query = parse_qs(urlsplit(authorize_url).query)
+        self.requested_scopes.append(query.get("scope", [""])[0])
+        async with httpx2.AsyncClient(follow_redirects=True, timeout=20) as web:
+            login = await web.get(authorize_url)
+            assert "/accounts/login/" in str(login.url)
+            consent = await web.post(
+                str(login.url),
+                data={
+                    **_hidden(login.text),
+                    "username": self.username,
+                    "password": self.password,
+                },
+                headers={"Referer": str(login.url)},
+            )
+            assert "/authorize" in str(consent.url), "login failed"
+            answer = await web.post(
+                str(consent.url),
+                data={**_hidden(consent.text), "allow": "Authorize"},
+                headers={"Referer": str(consent.url)},
+                follow_redirects=False,
+            )
+        location = answer.headers["location"]
+        assert location.startswith(CALLBACK), location
+        self.result = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        return AuthorizationCodeResult(
+            code=self.result["code"],
+            state=self.result.get("state"),
+            iss=self.result.get("iss"),
+        )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with run_live_server(tmp_path_factory.mktemp("sdk-live")) as live:
+        yield live
+
+
+def _provider(server, browser: HeadlessBrowser, scope: str) -> OAuthClientProvider:
+    return OAuthClientProvider(
+        server_url=server.mcp_url,
+        client_metadata=OAuthClientMetadata(
+            client_name="SDK e2e",
+            redirect_uris=[CALLBACK],
+            grant_types=["authorization_code", "refresh_token"],
+            token_endpoint_auth_method="none",
+            scope=scope,
+        ),
+        storage=MemoryStorage(),
+        redirect_handler=browser.redirect_handler,
+        callback_handler=browser.callback_handler,
+    )
+
+
+async def test_the_sdk_client_connects_lists_and_calls_every_tool_of_alice(server):
+    browser = HeadlessBrowser("alice")
+    oauth = _provider(server, browser, "tools:call admin")
+    async with (
+        httpx2.AsyncClient(auth=oauth, timeout=30) as http,
+        Client(streamable_http_client(server.mcp_url, http_client=http)) as client,
+    ):
+        tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+        assert tools == ["admin_purge", "echo", "search_documents"]
+        echo = await client.call_tool("echo", {"message": "hi"})
+        assert echo.content[0].text == "hi"
+        assert not echo.is_error
+        search = await client.call_tool("search_documents", {"query": "security"})
+        assert not search.is_error
+        assert "Security policy" in str(search.structured_content or search.content)
+        purge = await client.call_tool("admin_purge", {"confirm": True})
+        assert not purge.is_error
+        assert "3" in str(purge.structured_content or purge.content)
+    # The 401 challenge names tools:call, so the first login asks for that;
+    # admin_purge then gets 403 insufficient_scope and the SDK steps up.
+    assert [set(scope.split()) for scope in browser.requested_scopes] == [
+        {"tools:call"},
+        {"tools:call", "admin"},
+    ]
+    assert browser.result["iss"] == server.url
+
+
+async def test_bob_steps_up_but_still_gets_403_for_admin_purge(server):
+    from mcp.shared.exceptions import MCPError
+
+    browser = HeadlessBrowser("bob")
+    oauth = _provider(server, browser, "tools:call")
+    async with (
+        httpx2.AsyncClient(auth=oauth, timeout=30) as http,
+        Client(streamable_http_client(server.mcp_url, http_client=http)) as client,
+    ):
+        tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+        assert tools == ["admin_purge", "echo", "search_documents"]
+        with pytest.raises(MCPError) as denied:
+            await client.call_tool("admin_purge", {"confirm": True})
+        assert "admin" in str(denied.value.error.data)
+        assert (await client.call_tool("echo", {"message": "still here"})).content[
+            0
+        ].text == "still here"
+    assert len(browser.requested_scopes) == 2  # he tried, the login granted no admin
