@@ -68,6 +68,14 @@ def _context_for(record: AuthorizationRecord) -> TokenContext | None:
     )
 
 
+def _invalid_target(request: Request) -> errors.CustomOAuth2Error:
+    return errors.CustomOAuth2Error(
+        error="invalid_target",
+        description="resource must be this server's MCP endpoint.",
+        request=request,
+    )
+
+
 class MCPOAuth2Validator(OAuth2Validator):
     # --- clients ---------------------------------------------------------
     def _load_application(self, client_id: str, request: Request) -> Any:
@@ -94,11 +102,7 @@ class MCPOAuth2Validator(OAuth2Validator):
     ) -> Any:
         resources = allowed_resources(list(getattr(request, "resource", None) or []))
         if resources is None:
-            raise errors.CustomOAuth2Error(
-                error="invalid_target",
-                description="resource must be this server's MCP endpoint.",
-                request=request,
-            )
+            raise _invalid_target(request)
         request.resource = resources
         claims = request.claims if isinstance(request.claims, dict) else {}
         tenant_id = claims.get("tenant_id")
@@ -208,11 +212,7 @@ class MCPOAuth2Validator(OAuth2Validator):
         super()._check_and_set_request_resource(request)
         resources = allowed_resources(list(request.resource or []))
         if resources is None:
-            raise errors.CustomOAuth2Error(
-                error="invalid_target",
-                description="resource must be this server's MCP endpoint.",
-                request=request,
-            )
+            raise _invalid_target(request)
         request.resource = resources
 
     # --- issuance ----------------------------------------------------------

@@ -18,7 +18,8 @@ import requests
 REDIRECT_URI = "http://127.0.0.1:53682/callback"
 
 
-def _hidden_inputs(html: str) -> dict[str, str]:
+def hidden_inputs(html: str) -> dict[str, str]:
+    """The hidden fields of a page's forms (CSRF token, OAuth parameters)."""
     fields = {}
     for tag in re.findall(r"<input[^>]*>", html):
         name = re.search(r'name="([^"]*)"', tag)
@@ -90,7 +91,7 @@ def authorize(
     browser = requests.Session()
     login_page = browser.get(authorize_url, timeout=10)  # redirected to the login form
     assert "/accounts/login/" in login_page.url
-    form = _hidden_inputs(login_page.text)
+    form = hidden_inputs(login_page.text)
     consent_page = browser.post(
         login_page.url,
         data={**form, "username": username, "password": password},
@@ -98,7 +99,7 @@ def authorize(
         timeout=10,
     )
     assert "/authorize" in consent_page.url, "login failed"
-    consent = _hidden_inputs(consent_page.text)
+    consent = hidden_inputs(consent_page.text)
     answer = browser.post(
         consent_page.url,
         data={**consent, "allow": "Authorize"},

@@ -7,8 +7,6 @@ real login form (with its CSRF token), approves the consent form and hands
 the code (with `state` and `iss`) back to the SDK, which checks both.
 """
 
-import re
-from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -23,6 +21,7 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
+from tests.e2e.requests_flow import hidden_inputs
 from tests.live_server import run_live_server
 
 CALLBACK = "http://localhost:47823/callback"
@@ -46,16 +45,6 @@ class MemoryStorage(TokenStorage):
         self.client = client_info
 
 
-def _hidden(html: str) -> dict[str, str]:
-    fields = {}
-    for tag in re.findall(r"<input[^>]*>", html):
-        name = re.search(r'name="([^"]*)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name and 'type="hidden"' in tag:
-            fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
-    return fields
-
-
 class HeadlessBrowser:
     """Signs in through the real forms and captures the redirect to CALLBACK."""
 
@@ -74,7 +63,7 @@ class HeadlessBrowser:
             consent = await web.post(
                 str(login.url),
                 data={
-                    **_hidden(login.text),
+                    **hidden_inputs(login.text),
                     "username": self.username,
                     "password": self.password,
                 },
@@ -83,7 +72,7 @@ class HeadlessBrowser:
             assert "/authorize" in str(consent.url), "login failed"
             answer = await web.post(
                 str(consent.url),
-                data={**_hidden(consent.text), "allow": "Authorize"},
+                data={**hidden_inputs(consent.text), "allow": "Authorize"},
                 headers={"Referer": str(consent.url)},
                 follow_redirects=False,
             )
