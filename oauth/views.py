@@ -315,7 +315,9 @@ class ResourceServerIntrospectView(IntrospectTokenView):
                 )
             except jwt.PyJWTError:
                 claims = {}
-            for claim in ("sub", "tenant_id", "iss", "jti", "iat"):
+            # The JWT is authoritative: DOT stores `expires` a moment after
+            # the token's own `exp` was set, so they can differ by a second.
+            for claim in ("sub", "tenant_id", "iss", "jti", "iat", "exp"):
                 if claim in claims:
                     data[claim] = claims[claim]
             if "aud" in claims:
