@@ -1,7 +1,6 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
-from audit.admin_actions import record_deactivation
+from audit.admin_actions import RevokeOnDeactivationMixin
 from oauth.models import Revocation
 from tenants.models import Document, Membership, Report, Tenant, TenantTool, Tool
 
@@ -18,24 +17,12 @@ class TenantToolInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(RevokeOnDeactivationMixin, admin.ModelAdmin):
+    revocation_kind = Revocation.Kind.TENANT
     list_display = ["slug", "name", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline, TenantToolInline]
-
-    def save_model(
-        self, request: HttpRequest, obj: Tenant, form: object, change: bool
-    ) -> None:
-        super().save_model(request, obj, form, change)
-        if change and "is_active" in form.changed_data and not obj.is_active:
-            record_deactivation(
-                kind=Revocation.Kind.TENANT,
-                subject=str(obj.pk),
-                label=obj.slug,
-                actor_id=request.user.pk,
-                tenant_id=obj.pk,
-            )
 
 
 @admin.register(Membership)

@@ -40,8 +40,12 @@ class LiveServer:
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command against the server's database."""
+        return self.python("manage.py", *args)
+
+    def python(self, *args: str) -> str:
+        """Run Python (a script, or `-c CODE`) with the server's environment."""
         result = subprocess.run(
-            [sys.executable, "manage.py", *args],
+            [sys.executable, *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -50,7 +54,7 @@ class LiveServer:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+            raise RuntimeError(f"python {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
     def log(self) -> str:

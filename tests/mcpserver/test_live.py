@@ -1,4 +1,4 @@
-"""A real server: uvicorn with two workers on one SQLite file.
+"""A real server: uvicorn with two workers on one database.
 
 A token revoked by another process (writing the revocation feed in the same
 database) is refused by both workers within one second. Which worker
@@ -7,11 +7,6 @@ chain (`chain_id` = host:pid).
 """
 
 import json
-import os
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +14,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from django.conf import settings
+
+from tests.live_server import LiveServer, run_live_server
 
 SETUP = """
 import json
@@ -44,6 +40,15 @@ minted = mint_access_token(
 print(json.dumps({"token": minted.token, "jti": minted.claims["jti"]}))
 """
 
+CHAINS = """
+import json, sys
+import django
+django.setup()
+from audit.models import AuditEvent
+chains = AuditEvent.objects.filter(event=sys.argv[1]).values_list("chain_id", flat=True)
+print(json.dumps(sorted(set(chains))))
+"""
+
 REVOKE = """
 import json, sys, time
 import django
@@ -61,84 +66,6 @@ CALL = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-@pytest.fixture
-def uvicorn_workers(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
-    port = _free_port()
-    database = tmp_path / "live.sqlite3"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DJANGO_SECRET_KEY": "live-test-secret",
-        "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "MCP_SESSIONS": "false",
-        "MCP_REVOCATION_POLL_SECONDS": "0.5",
-    }
-    _run(env, "manage.py", "migrate", "--noinput")
-    log = (tmp_path / "uvicorn.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "uvicorn.log").read_text()
-            try:
-                if httpx2.post(url, json=CALL, timeout=2).status_code == 401:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.1)
-        yield url, env, database
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
-        log.close()
-
-
 def _post(url: str, token: str) -> int:
     """One tools/call on a fresh connection; returns the HTTP status."""
     response = httpx2.post(
@@ -154,12 +81,9 @@ def _post(url: str, token: str) -> int:
     return response.status_code
 
 
-def _chains(database: Path, event: str) -> set[str]:
-    with sqlite3.connect(database, timeout=10) as db:
-        rows = db.execute(
-            "SELECT DISTINCT chain_id FROM audit_auditevent WHERE event = ?", (event,)
-        )
-        return {row[0] for row in rows}
+def _chains(server: LiveServer, event: str) -> set[str]:
+    """The hash chains (one per worker process) holding `event` rows."""
+    return set(json.loads(server.python("-c", CHAINS, event).splitlines()[-1]))
 
 
 def _burst(url: str, token: str, count: int = 16) -> list[int]:
@@ -167,23 +91,31 @@ def _burst(url: str, token: str, count: int = 16) -> list[int]:
         return list(pool.map(lambda _: _post(url, token), range(count)))
 
 
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    with run_live_server(tmp_path, workers=2, host="127.0.0.1") as live:
+        yield live
+
+
 def test_a_revoked_token_is_refused_by_both_workers_within_a_second(
-    uvicorn_workers: tuple[str, dict[str, str], Path],
+    server: LiveServer,
 ) -> None:
-    url, env, database = uvicorn_workers
-    minted = json.loads(_run(env, "-c", SETUP).splitlines()[-1])
+    url = server.mcp_url
+    minted = json.loads(server.python("-c", SETUP).splitlines()[-1])
     token = minted["token"]
 
     deadline = time.monotonic() + 20
-    while len(_chains(database, "tool_called")) < 2:
+    while len(_chains(server, "tool_called")) < 2:
         assert set(_burst(url, token)) == {200}
         assert time.monotonic() < deadline, "one worker never answered"
 
-    committed_at = json.loads(_run(env, "-c", REVOKE, minted["jti"]))["committed_at"]
+    committed_at = json.loads(server.python("-c", REVOKE, minted["jti"]))[
+        "committed_at"
+    ]
     time.sleep(max(0.0, committed_at + 1.0 - time.time()))
 
     deadline = time.monotonic() + 20
-    while len(_chains(database, "tool_denied")) < 2:
+    while len(_chains(server, "tool_denied")) < 2:
         assert set(_burst(url, token)) == {401}
         assert time.monotonic() < deadline, "one worker never refused"
-    assert _chains(database, "tool_denied") == _chains(database, "tool_called")
+    assert _chains(server, "tool_denied") == _chains(server, "tool_called")
