@@ -39,11 +39,17 @@ DEMO_TENANTS = {
     "tenant-b": ("Tenant B", ["echo", "search_documents", "export_report"]),
 }
 
-DEMO_USERS = {
-    "alice": ("tenant-a", Membership.Role.ADMIN),
-    "bob": ("tenant-a", Membership.Role.MEMBER),
-    "carol": ("tenant-b", Membership.Role.MEMBER),
+DEMO_USERS: dict[str, list[tuple[str, str]]] = {
+    "alice": [("tenant-a", Membership.Role.ADMIN)],
+    "bob": [("tenant-a", Membership.Role.MEMBER)],
+    "carol": [("tenant-b", Membership.Role.MEMBER)],
+    # Belongs to two tenants, so a login shows the tenant chooser.
+    "dave": [
+        ("tenant-a", Membership.Role.MEMBER),
+        ("tenant-b", Membership.Role.ADMIN),
+    ],
 }
+"""Each demo user's (tenant slug, role) memberships."""
 
 DEMO_DOCUMENTS = {
     "tenant-a": [
@@ -115,7 +121,7 @@ def seed_demo_data() -> SeedResult:
                 tool=tools[tool_name],
                 defaults={"enabled": True, "extra_scopes": ""},
             )
-    for username, (slug, role) in DEMO_USERS.items():
+    for username, memberships in DEMO_USERS.items():
         user, created = User.objects.get_or_create(
             username=username, defaults={"email": f"{username}@example.com"}
         )
@@ -123,9 +129,10 @@ def seed_demo_data() -> SeedResult:
             user.set_password(DEMO_PASSWORD)
             user.is_active = True
             user.save(update_fields=["password", "is_active"])
-        Membership.objects.update_or_create(
-            user=user, tenant=tenants[slug], defaults={"role": role}
-        )
+        for slug, role in memberships:
+            Membership.objects.update_or_create(
+                user=user, tenant=tenants[slug], defaults={"role": role}
+            )
     documents = 0
     for slug, docs in DEMO_DOCUMENTS.items():
         for title, body in docs:

@@ -36,11 +36,11 @@ def bob(demo) -> Client:
 @pytest.fixture
 def dave(demo) -> Client:
     """A member of tenant-a (admin) and of a second tenant (member)."""
-    user = User.objects.create_user("dave", password="demo")
+    user = User.objects.create_user("dana", password="demo")
     MembershipFactory(
         user=user,
         tenant=User.objects.get(username="alice").memberships.get().tenant,
         role="admin",
     )
     MembershipFactory(user=user, tenant=TenantFactory(slug="tenant-c"), role="member")
-    return logged_in("dave")
+    return logged_in("dana")

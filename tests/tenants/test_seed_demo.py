@@ -49,6 +49,8 @@ def test_seed_demo_creates_the_documented_tenants_users_and_policy():
         ("alice", "tenant-a", "admin"),
         ("bob", "tenant-a", "member"),
         ("carol", "tenant-b", "member"),
+        ("dave", "tenant-a", "member"),
+        ("dave", "tenant-b", "admin"),
     }
     policy = {
         slug: set(
