@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "audit",
     "oauth",
     "mcpserver",
+    "harness",
 ]
 
 MIDDLEWARE = [
