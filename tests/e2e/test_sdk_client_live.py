@@ -9,6 +9,7 @@ the code (with `state` and `iss`) back to the SDK, which checks both.
 
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -155,3 +156,50 @@ async def test_bob_steps_up_but_still_gets_403_for_admin_purge(server):
             0
         ].text == "still here"
     assert len(browser.requested_scopes) == 2  # he tried, the login granted no admin
+
+
+@pytest.fixture(scope="module")
+def short_lived_server(tmp_path_factory):
+    """Access tokens live 3 s here, so a client must refresh within a test."""
+    with run_live_server(
+        tmp_path_factory.mktemp("sdk-refresh"),
+        extra_env={"ACCESS_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME)},
+    ) as live:
+        yield live
+
+
+TOKEN_LIFETIME = 3
+
+
+async def test_the_sdk_refreshes_an_expired_token_without_a_new_login(
+    short_lived_server,
+):
+    server = short_lived_server
+    browser = HeadlessBrowser("carol")
+    oauth = _provider(server, browser, "tools:call")
+    storage = oauth.context.storage
+    async with (
+        httpx2.AsyncClient(auth=oauth, timeout=30) as http,
+        Client(streamable_http_client(server.mcp_url, http_client=http)) as client,
+    ):
+        first = (await client.call_tool("echo", {"message": "one"})).content[0].text
+        issued = storage.tokens
+        assert issued.expires_in == TOKEN_LIFETIME
+        assert issued.refresh_token
+        await anyio.sleep(TOKEN_LIFETIME + 0.5)
+        second = (await client.call_tool("echo", {"message": "two"})).content[0].text
+    assert (first, second) == ("one", "two")
+    refreshed = storage.tokens
+    # A new access token and a rotated refresh token, with no second login.
+    assert refreshed.access_token != issued.access_token
+    assert refreshed.refresh_token not in (None, issued.refresh_token)
+    assert len(browser.requested_scopes) == 1
+    events = server.python(
+        "-c",
+        "import django; django.setup(); from audit.models import AuditEvent; "
+        "print(' '.join(AuditEvent.objects.order_by('id')"
+        ".values_list('event', flat=True)))",
+    ).split()
+    assert events.count("token_issued") == 1
+    assert events.count("token_refreshed") == 1
+    assert events.count("tool_called") == 2
