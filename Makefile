@@ -18,7 +18,7 @@ $(BIN)/python:
 # the stamp makes a pyproject.toml change reinstall.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python scripts/requirements.py > $(VENV)/requirements.txt
-	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
 	touch $@
 
 .env:
@@ -33,7 +33,21 @@ seed: migrate
 run: seed
 	$(BIN)/python -m uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed .env
+# The browser tests drive Debian's Chromium (Playwright never downloads one):
+# installed with apt when it is missing and apt is usable (root). Otherwise
+# the browser tests fail and say how to install it.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing chromium with apt for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "warning: $(CHROMIUM) is missing and apt-get is not usable here;" \
+			"the browser tests will fail: sudo apt-get install -y chromium" >&2; \
+	fi
+
+test: $(VENV)/.installed .env $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
