@@ -44,6 +44,7 @@ from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
+from audit import writer as audit_writer
 from audit.models import AuditEvent
 from config.router import Message, Receive, Scope, Send
 from mcpserver import audit_sink, revocations
@@ -69,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_PROTOCOL_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
+# How long shutdown waits for queued audit events to commit.
+AUDIT_DRAIN_SECONDS = 30
 
 
 class _Disconnected(Exception):
@@ -325,7 +328,9 @@ class McpApp:
         """Run the SDK session manager and the revocation poller.
 
         A session manager runs only once, so each lifespan makes a new one
-        (reading MCP_SESSIONS then). Per-process caches start empty.
+        (reading MCP_SESSIONS then). Per-process caches start empty. At
+        shutdown the audit writer is drained, shielded from cancellation,
+        so events queued by calls that were cut short still commit.
         """
         revocations.reset()
         clear_policy_cache()
@@ -336,16 +341,20 @@ class McpApp:
             json_response=not sessions,
             max_request_body_size=settings.MCP_MAX_BODY_BYTES,
         )
-        async with manager.run(), anyio.create_task_group() as tasks:
-            tasks.start_soon(
-                revocations.poll_forever, settings.MCP_REVOCATION_POLL_SECONDS
-            )
-            self._manager, self._sessions = manager, sessions
-            try:
-                yield
-            finally:
-                self._manager = None
-                tasks.cancel_scope.cancel()
+        try:
+            async with manager.run(), anyio.create_task_group() as tasks:
+                tasks.start_soon(
+                    revocations.poll_forever, settings.MCP_REVOCATION_POLL_SECONDS
+                )
+                self._manager, self._sessions = manager, sessions
+                try:
+                    yield
+                finally:
+                    self._manager = None
+                    tasks.cancel_scope.cancel()
+        finally:
+            with anyio.move_on_after(AUDIT_DRAIN_SECONDS, shield=True):
+                await audit_writer.drain()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

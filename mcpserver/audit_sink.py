@@ -1,17 +1,16 @@
 """The seam through which the MCP app makes audit rows durable.
 
 `write_audit` returns only once the row is committed and raises if it could
-not be (DESIGN invariant 2: audit before answer). Today each call is its own
-transaction (`record_standalone_event` on a database thread); the
-group-commit writer (audit/writer.py) will replace the body of this one
-function and nothing else.
+not be (DESIGN invariant 2: audit before answer). It hands the event to the
+process's group-commit writer (audit/writer.py), which commits concurrent
+events together in one transaction on a database thread, so a caller waits
+only for the commit that holds its own row.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
-from audit.services import record_standalone_event
-from mcpserver.db import run_db
+from audit import writer
 
 
 async def write_audit(event_fields: Mapping[str, Any]) -> None:
@@ -20,4 +19,4 @@ async def write_audit(event_fields: Mapping[str, Any]) -> None:
     Returns after the event's transaction committed; raises on any failure,
     in which case the caller must not release the answer it audits.
     """
-    await run_db(record_standalone_event, **event_fields)
+    await writer.write(event_fields)

@@ -1,0 +1,411 @@
+"""The group-commit audit writer, in process and behind two uvicorn workers.
+
+Every test runs on a transactional database: the writer commits from its
+own database threads, and a caller must see its row committed.
+"""
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connection,
+    transaction,
+)
+
+from audit import writer
+from audit.models import AuditChain, AuditEvent
+from audit.writer import MAX_BATCH, AuditWriter
+from mcpserver.db import run_db
+from tests.factories import TenantFactory
+from tests.live_server import LiveServer, run_live_server
+from tests.mcpserver.conftest import (
+    Demo,
+    call_params,
+    demo,  # noqa: F401 (a fixture)
+    post_rpc,
+    running_app,
+)
+from tests.mcpserver.test_live import SETUP
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REFUSE_INSERTS = {
+    "sqlite": [
+        """CREATE TRIGGER audit_refuse_insert BEFORE INSERT ON audit_auditevent
+        BEGIN SELECT RAISE(ABORT, 'the audit store refuses writes'); END""",
+    ],
+    "postgresql": [
+        """CREATE FUNCTION audit_refuse_insert() RETURNS trigger AS $$
+        BEGIN RAISE EXCEPTION 'the audit store refuses writes'; END;
+        $$ LANGUAGE plpgsql""",
+        """CREATE TRIGGER audit_refuse_insert BEFORE INSERT ON audit_auditevent
+        FOR EACH ROW EXECUTE FUNCTION audit_refuse_insert()""",
+    ],
+}
+ALLOW_INSERTS = {
+    "sqlite": ["DROP TRIGGER audit_refuse_insert"],
+    "postgresql": [
+        "DROP TRIGGER audit_refuse_insert ON audit_auditevent",
+        "DROP FUNCTION audit_refuse_insert()",
+    ],
+}
+
+
+def _fields(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "event": AuditEvent.Event.TOOL_CALLED,
+        "tool": "echo",
+        "arguments": {"message": f"m{n}"},
+        "request_id": f"req-{n}",
+        **extra,
+    }
+
+
+def _stored_request_ids() -> list[str]:
+    return list(
+        AuditEvent.objects.order_by("sequence").values_list("request_id", flat=True)
+    )
+
+
+def _verify() -> str:
+    out = StringIO()
+    call_command("audit_verify", stdout=out)
+    return out.getvalue()
+
+
+def _execute(statements: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+@pytest.fixture
+def refusing_store() -> Iterator[None]:
+    """The database refuses every audit insert (a real database error)."""
+    _execute(REFUSE_INSERTS[connection.vendor])
+    yield
+    _execute(ALLOW_INSERTS[connection.vendor])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    writer.reset_stats()
+
+
+async def test_concurrent_writes_commit_together_and_verify() -> None:
+    async def caller(first: int) -> list[AuditEvent]:
+        # Each caller writes in turn, as a client making call after call.
+        return [await writer.write(_fields(n)) for n in range(first, first + 5)]
+
+    results = await asyncio.gather(*(caller(first) for first in range(0, 400, 5)))
+
+    stats = writer.stats()
+    assert stats.events_written == 400
+    assert 1 < stats.transactions_committed < 400
+    assert stats.largest_batch <= MAX_BATCH
+    returned = {row.request_id for rows in results for row in rows}
+    stored = await run_db(_stored_request_ids)
+    assert returned == set(stored) == {f"req-{n}" for n in range(400)}
+    assert len(stored) == 400
+    assert "OK: 1 chains, 400 rows verified." in await run_db(_verify)
+
+
+async def test_each_caller_gets_its_own_committed_row() -> None:
+    rows = await asyncio.gather(*(writer.write(_fields(n)) for n in range(20)))
+
+    assert [row.request_id for row in rows] == [f"req-{n}" for n in range(20)]
+    assert [row.sequence for row in rows] == list(range(1, 21))
+    head = await run_db(AuditChain.objects.get)
+    assert (head.last_sequence, head.last_hash) == (20, rows[-1].hash)
+
+
+async def test_a_lone_writer_commits_each_event_at_once() -> None:
+    """Sequential writes never wait for company: one transaction each."""
+    for n in range(5):
+        row = await writer.write(_fields(n))
+        # Committed: another connection (a database thread) sees it.
+        assert await run_db(AuditEvent.objects.filter(pk=row.pk).exists)
+
+    stats = writer.stats()
+    assert (stats.events_written, stats.transactions_committed) == (5, 5)
+
+
+async def test_a_poison_event_fails_only_its_own_caller() -> None:
+    tenant = await run_db(TenantFactory)
+    fields = [_fields(n, tenant_id=tenant.pk) for n in range(24)]
+    fields[9]["tenant_id"] = tenant.pk + 10_000  # no such tenant: an FK violation
+
+    outcomes = await asyncio.gather(
+        *(writer.write(f) for f in fields), return_exceptions=True
+    )
+
+    assert isinstance(outcomes[9], IntegrityError)
+    assert all(isinstance(o, AuditEvent) for i, o in enumerate(outcomes) if i != 9)
+    stored = await run_db(_stored_request_ids)
+    assert stored == [f"req-{n}" for n in range(24) if n != 9]
+    stats = writer.stats()
+    assert (stats.events_written, stats.events_failed) == (23, 1)
+    assert "OK: 1 chains, 23 rows verified." in await run_db(_verify)
+
+
+async def test_a_write_whose_commit_fails_raises_to_its_caller(
+    refusing_store: None,
+) -> None:
+    with pytest.raises(DatabaseError, match="refuses writes"):
+        await writer.write(_fields(1))
+
+    assert await run_db(_stored_request_ids) == []
+    assert writer.stats().events_failed == 1
+
+
+async def test_the_store_recovers_after_refusing(refusing_store: None) -> None:
+    with pytest.raises(DatabaseError):
+        await writer.write(_fields(1))
+    await run_db(_execute, ALLOW_INSERTS[connection.vendor])
+    try:
+        await writer.write(_fields(2))
+    finally:
+        await run_db(_execute, REFUSE_INSERTS[connection.vendor])
+
+    assert await run_db(_stored_request_ids) == ["req-2"]
+
+
+async def test_a_cancelled_caller_does_not_lose_its_event() -> None:
+    calls = [asyncio.create_task(writer.write(_fields(n))) for n in range(1, 6)]
+    await asyncio.sleep(0)  # all five queued, the flusher not started yet
+    calls[0].cancel()
+    await asyncio.sleep(0)  # the flusher took the batch: its commit is running
+    calls[1].cancel()
+    late = asyncio.create_task(writer.write(_fields(6)))
+    await asyncio.sleep(0)  # queued behind the batch in flight
+    late.cancel()
+
+    await asyncio.gather(*calls[2:])
+    await writer.drain()
+
+    assert [task.cancelled() for task in (calls[0], calls[1], late)] == [True] * 3
+    assert sorted(await run_db(_stored_request_ids)) == [
+        f"req-{n}" for n in range(1, 7)
+    ]
+    assert writer.stats().transactions_committed == 2
+    assert "OK: 1 chains, 6 rows verified." in await run_db(_verify)
+
+
+async def test_the_writer_state_outlives_an_event_loop() -> None:
+    """Module-level state made on one test's loop works on the next one's."""
+    await writer.write(_fields(1))
+
+    def on_another_loop() -> AuditEvent:
+        return asyncio.run(writer.write(_fields(2)))
+
+    row = await asyncio.to_thread(on_another_loop)
+
+    assert row.sequence == 2
+    assert await run_db(_stored_request_ids) == ["req-1", "req-2"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite: a locked database is retried"
+)
+async def test_a_locked_database_is_retried() -> None:
+    """A batch meeting another writer's lock is retried until it commits.
+
+    The test database is SQLite's shared-cache memory database, where a
+    lock held elsewhere fails at once ("database table is locked") instead
+    of waiting out the busy timeout, so the retry path really runs.
+    """
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO audit_auditchain "
+                "(chain_id, last_sequence, last_hash, created_at) "
+                "VALUES ('elsewhere', 0, '', '2026-01-01')"
+            )
+            locked.set()
+            release.wait(5)
+        connection.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    await asyncio.to_thread(locked.wait, 5)
+    patient = AuditWriter(backoff_seconds=0.05)  # retries span ~0.75 s
+    write = asyncio.create_task(patient.write(_fields(1)))
+    await asyncio.sleep(0.1)
+    release.set()
+
+    row = await write
+    await asyncio.to_thread(holder.join)
+
+    assert row.sequence == 1
+    assert patient.stats().retries >= 1
+    assert await run_db(_stored_request_ids) == ["req-1"]
+
+
+@pytest.fixture
+def main_backend_pid() -> int | None:
+    """The PostgreSQL backend of the test's own (main-thread) connection."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL: lost connections"
+)
+async def test_a_batch_on_a_lost_connection_is_retried(
+    main_backend_pid: int,
+) -> None:
+    """Pooled connections killed by the server (a restart) cost a retry each."""
+    await asyncio.gather(*(writer.write(_fields(n)) for n in range(3)))
+    # Fill the pool with idle connections, then have the server kill them.
+    await asyncio.gather(*(run_db(AuditEvent.objects.count) for _ in range(20)))
+
+    def terminate_pooled_connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() "
+                "AND pid NOT IN (pg_backend_pid(), %s)",
+                [main_backend_pid],
+            )
+            return cursor.fetchone()[0]
+
+    assert await run_db(terminate_pooled_connections) >= 1
+    # Every dead pooled connection may cost one attempt.
+    pool_size = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
+    patient = AuditWriter(max_attempts=pool_size + 2, backoff_seconds=0.001)
+
+    row = await patient.write(_fields(3))
+
+    assert row.sequence == 4
+    assert patient.stats().retries >= 1
+    # Plain reads meet the dead connections too (and are not retried): one
+    # read per pooled connection takes every dead one out of the pool.
+    stored = []
+    for _ in range(pool_size + 2):
+        with contextlib.suppress(OperationalError):
+            stored = await run_db(_stored_request_ids)
+    assert stored == ["req-0", "req-1", "req-2", "req-3"]
+
+
+async def test_an_mcp_call_whose_audit_cannot_commit_fails(
+    demo: Demo,  # noqa: F811
+    refusing_store: None,
+) -> None:
+    async with running_app():
+        token = await demo.atoken("bob")
+        reply = await post_rpc(
+            token, "tools/call", call_params("echo", message="secret")
+        )
+
+    body = reply.json()
+    assert "result" not in body
+    assert body["error"]["code"] == -32603
+    assert "secret" not in reply.text
+
+
+async def test_the_app_drains_the_writer_at_shutdown(demo: Demo) -> None:  # noqa: F811
+    """An event queued by a call cut short still commits when the app stops."""
+    async with running_app():
+        queued = asyncio.create_task(writer.write(_fields(1)))
+        await asyncio.sleep(0)
+        queued.cancel()
+    # No drain here: the lifespan's shutdown did it.
+    assert await run_db(_stored_request_ids) == ["req-1"]
+
+
+# End to end: two uvicorn workers on one database, hammered concurrently.
+
+CALLS = 400
+AUDITED = """
+import json
+import django
+django.setup()
+from django.db import connection
+from audit.models import AuditEvent
+rows = AuditEvent.objects.filter(event="tool_called", request_id__startswith="hammer-")
+transactions = None
+if connection.vendor == "postgresql":  # xmin: the inserting transaction
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT xmin::text) FROM audit_auditevent "
+            "WHERE request_id LIKE 'hammer-%%'"
+        )
+        transactions = cursor.fetchone()[0]
+print(json.dumps({
+    "request_ids": list(rows.values_list("request_id", flat=True)),
+    "chains": sorted(set(rows.values_list("chain_id", flat=True))),
+    "transactions": transactions,
+}))
+"""
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[LiveServer]:
+    with run_live_server(tmp_path, workers=2, host="127.0.0.1") as live:
+        yield live
+
+
+def _hammer(url: str, token: str) -> list[httpx2.Response]:
+    """CALLS tools/call from 16 threads, each on a fresh connection.
+
+    Fresh connections (one shared client, `Connection: close`) let the
+    kernel spread the calls over both workers.
+    """
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-11-25",
+        "Connection": "close",
+    }
+    with httpx2.Client(headers=headers, timeout=30) as client:
+
+        def call(n: int) -> httpx2.Response:
+            return client.post(
+                url,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": f"hammer-{n}",
+                    "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"message": f"m{n}"}},
+                },
+            )
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return list(pool.map(call, range(CALLS)))
+
+
+def test_two_workers_audit_every_concurrent_call(two_workers: LiveServer) -> None:
+    token = json.loads(two_workers.python("-c", SETUP).splitlines()[-1])["token"]
+
+    replies = _hammer(two_workers.mcp_url, token)
+
+    assert {reply.status_code for reply in replies} == {200}
+    assert all("result" in reply.json() for reply in replies)
+    audited = json.loads(two_workers.python("-c", AUDITED).splitlines()[-1])
+    assert sorted(audited["request_ids"]) == sorted(f"hammer-{n}" for n in range(CALLS))
+    assert len(audited["chains"]) == 2, "both workers should have answered"
+    if audited["transactions"] is not None:  # group commit in the real server
+        assert audited["transactions"] < CALLS
+    report = two_workers.manage("audit_verify")
+    for chain in audited["chains"]:
+        assert f"chain {chain}: " in report
+    assert report.rstrip().endswith("rows verified."), report
