@@ -180,7 +180,10 @@ OAUTH2_PROVIDER = {
     "ALLOW_LOCALHOST_LOOPBACK": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
     "DCR_ENABLED": True,
-    "CIMD_ENABLED": True,
+    # Clients whose client_id is an https URL (Claude Code's is on claude.ai)
+    # are fetched from it; a server with no route out turns this off, and
+    # such clients then register at /register instead.
+    "CIMD_ENABLED": env.bool("OAUTH_CIMD_ENABLED", default=True),
     "CIMD_METADATA_FETCHER": "oauth.cimd.PolicyMetadataFetcher",
     "DCR_REGISTRATION_PERMISSION_CLASSES": (
         "oauth2_provider.dcr.AllowAllDCRPermission",
@@ -240,5 +243,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # DOT logs why a client ID metadata document could not be fetched
+        # (DNS, TLS, size, policy) at INFO; the client only sees
+        # "invalid client_id".
+        "oauth2_provider.cimd": {"level": "INFO"},
     },
 }

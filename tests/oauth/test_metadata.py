@@ -72,3 +72,17 @@ def test_jwks_publishes_the_active_signing_key():
     assert keys[0]["alg"] == "RS256"
     assert keys[0]["use"] == "sig"
     assert "d" not in keys[0]  # never the private part
+
+
+def test_client_id_metadata_documents_can_be_switched_off(settings):
+    """OAUTH_CIMD_ENABLED=false: not advertised, so clients register instead."""
+    assert (
+        Client()
+        .get("/.well-known/oauth-authorization-server")
+        .json()["client_id_metadata_document_supported"]
+        is True
+    )
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "CIMD_ENABLED": False}
+    data = Client().get("/.well-known/oauth-authorization-server").json()
+    assert "client_id_metadata_document_supported" not in data
+    assert data["registration_endpoint"].endswith("/register")
