@@ -7,6 +7,7 @@ the real environment does not set; real environment variables always win.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -222,6 +223,10 @@ OAUTH_REGISTRATION_RATE_GLOBAL = env.int("OAUTH_REGISTRATION_RATE_GLOBAL", defau
 # MCP sessions and SSE (one process only: sessions live in its memory).
 MCP_SESSIONS = env.bool("MCP_SESSIONS", default=False)
 MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
+# Stateless tools/call (handshake-era, JSON) is answered by
+# mcpserver/fastpath.py without the SDK's per-request transport machinery;
+# false sends every request through the SDK.
+MCP_FAST_TOOLS_CALL = env.bool("MCP_FAST_TOOLS_CALL", default=True)
 # How often each process reads the revocation feed (seconds).
 MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0.5)
 # How long each process may reuse a tenant's tool policy (seconds).
@@ -229,6 +234,17 @@ MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=1.0)
 # Threads per process for the MCP app's database work; keep it at or below
 # DATABASE_POOL_MAX_SIZE so a thread never waits for a pooled connection.
 MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)
+
+# Benchmarks only: false skips the audit row of each tool call, to measure
+# what auditing costs. It takes MCP_BENCHMARK=true as well, so no server
+# runs without its audit log by a single stray variable.
+MCP_BENCHMARK = env.bool("MCP_BENCHMARK", default=False)
+MCP_AUDIT_TOOL_CALLS = env.bool("MCP_AUDIT_TOOL_CALLS", default=True)
+if not MCP_AUDIT_TOOL_CALLS and not MCP_BENCHMARK:
+    raise ImproperlyConfigured(
+        "MCP_AUDIT_TOOL_CALLS=false is for benchmarks only: it needs "
+        "MCP_BENCHMARK=true too."
+    )
 
 # Audit rows cap the JSON of a call's arguments at this many bytes.
 AUDIT_ARGUMENTS_MAX_BYTES = env.int("AUDIT_ARGUMENTS_MAX_BYTES", default=4096)

@@ -47,7 +47,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from audit import writer as audit_writer
 from audit.models import AuditEvent
 from config.router import Message, Receive, Scope, Send
-from mcpserver import audit_sink, revocations
+from mcpserver import audit_sink, fastpath, revocations
 from mcpserver.auth import (
     FeedUnavailable,
     InvalidToken,
@@ -117,7 +117,14 @@ def _oauth_error(error: str, description: str) -> dict[str, str]:
 async def _send_json(
     send: Send, status: int, payload: dict[str, Any], headers: list[tuple[str, str]]
 ) -> None:
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    await _send_body(
+        send, status, json.dumps(payload, separators=(",", ":")).encode(), headers
+    )
+
+
+async def _send_body(
+    send: Send, status: int, body: bytes, headers: list[tuple[str, str]]
+) -> None:
     raw_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -355,6 +362,7 @@ class McpApp:
         finally:
             with anyio.move_on_after(AUDIT_DRAIN_SECONDS, shield=True):
                 await audit_writer.drain()
+                await anyio.to_thread.run_sync(audit_writer.stop)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -388,7 +396,16 @@ class McpApp:
         decisions: dict[str, Decision] = {}
         if scope["method"] == "POST":
             body = await _read_body(receive)
-            decisions = await self._check_post(principal, headers, body)
+            message, decisions = await self._check_post(principal, headers, body)
+            if self._fast_path_takes(message, headers):
+                with bind_request(
+                    RequestState(principal=principal, decisions=decisions)
+                ):
+                    answer = await fastpath.answer(
+                        message, version=_first(headers, PROTOCOL_VERSION_HEADER)
+                    )
+                await _send_body(send, 200, answer, [])
+                return
             receive = _replay(body, receive)
         if self._sessions:
             scope["user"] = AuthenticatedUser(
@@ -405,10 +422,23 @@ class McpApp:
         with bind_request(RequestState(principal=principal, decisions=decisions)):
             await manager.handle_request(scope, receive, send)
 
+    def _fast_path_takes(self, message: Any, headers: dict[str, list[str]]) -> bool:
+        """Whether mcpserver/fastpath.py answers this (stateless) message."""
+        return (
+            not self._sessions
+            and settings.MCP_FAST_TOOLS_CALL
+            and fastpath.eligible(
+                message,
+                version=_first(headers, PROTOCOL_VERSION_HEADER),
+                accept=_first(headers, "accept"),
+                content_type=_first(headers, "content-type"),
+            )
+        )
+
     async def _check_post(
         self, principal: Principal, headers: dict[str, list[str]], body: bytes
-    ) -> dict[str, Decision]:
-        """Check a POSTed message; return the decision for a tools/call in it."""
+    ) -> tuple[Any, dict[str, Decision]]:
+        """Check a POSTed message; return it and the decision for its tools/call."""
         message = _parse_message(body)
         version = _first(headers, PROTOCOL_VERSION_HEADER)
         if version is not None and version not in SUPPORTED_PROTOCOL_VERSIONS:
@@ -428,7 +458,7 @@ class McpApp:
             )
         call = _tool_call(message)
         if call is None:
-            return {}
+            return message, {}
         # Without a session id a stateful server refuses anything but
         # `initialize` with 400 (clients rely on that): leave it to the SDK.
         if (
@@ -436,8 +466,8 @@ class McpApp:
             and (version is None or version in HANDSHAKE_PROTOCOL_VERSIONS)
             and _first(headers, MCP_SESSION_ID_HEADER.lower()) is None
         ):
-            return {}
-        return {call.name: await self._decide_before_dispatch(principal, call)}
+            return message, {}
+        return message, {call.name: await self._decide_before_dispatch(principal, call)}
 
     async def _authenticate(
         self, scope: Scope, receive: Receive, headers: dict[str, list[str]]
