@@ -1,6 +1,7 @@
 """A small ASGI router: lifespan, /mcp, and Django for the rest."""
 
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
@@ -50,6 +51,11 @@ class Router:
                         {"type": "lifespan.startup.failed", "message": repr(exc)}
                     )
                     return
+                # Everything imported and built so far lives as long as the
+                # process: keep it out of the collector's view, or each full
+                # (generation 2) collection walks it all and stalls every
+                # request in flight (~150 ms measured at 800 calls/s).
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await stack.aclose()

@@ -15,6 +15,7 @@ Nothing here queries the database per request: keys and revocations are
 per-process caches refreshed in the background.
 """
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ import jwt
 from django.conf import settings
 
 from mcpserver import revocations
-from mcpserver.keystore import ALLOWED_ALGORITHMS, KEYS
+from mcpserver.keystore import ALLOWED_ALGORITHMS, KEYS, VerificationKey
 from oauth.keys import JWT_TYPE
 from oauth.tokens import REQUIRED_CLAIMS
 from tenants.models import SCOPE_TOOLS_CALL
@@ -103,12 +104,64 @@ def _principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     )
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    claims: dict[str, Any]
+    key: VerificationKey
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims this process has already checked.
+
+    A client sends the same access token with every call until it expires;
+    verifying its RS256 signature again each time is most of the cost of
+    authentication. An entry is keyed by the exact token string, so a hit
+    is the very token that verified; it is used only while its `exp` (plus
+    the clock skew) holds and while the key that verified it is still the
+    published key of that `kid` (a retired or replaced key drops it).
+    Revocation and subject status are still checked on every call. At most
+    MAX_ENTRIES are kept; the oldest go first.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Verified] = {}
+
+    def get(self, token: str) -> _Verified | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if KEYS.get(entry.key.kid) is not entry.key or (
+            time.time() > entry.principal.exp + CLOCK_SKEW_SECONDS
+        ):
+            del self._entries[token]
+            return None
+        return entry
+
+    def put(self, token: str, entry: _Verified) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+VERIFIED = VerifiedTokens()
+
+
 def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
     """Verify `token` against the cached keys; return its Principal and claims.
 
     Pure CPU, no database. Raises InvalidToken, or _UnknownKid when the
-    `kid` is not (yet) among this process's keys.
+    `kid` is not (yet) among this process's keys. A token verified before
+    is answered from VERIFIED while it is unexpired and its key published.
     """
+    cached = VERIFIED.get(token)
+    if cached is not None:
+        return cached.principal, cached.claims
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("token too large")
     try:
@@ -147,7 +200,9 @@ def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
         raise InvalidToken("bad signature") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken("invalid token") from exc
-    return _principal_from_claims(claims, token), claims
+    principal = _principal_from_claims(claims, token)
+    VERIFIED.put(token, _Verified(principal, claims, key))
+    return principal, claims
 
 
 async def authenticate(token: str) -> Principal:

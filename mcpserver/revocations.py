@@ -422,9 +422,13 @@ async def poll_forever(interval: float) -> None:
 
 
 def reset() -> None:
-    """Forget all per-process state (feed, subjects, keys)."""
+    """Forget all per-process state (feed, subjects, keys, verified tokens)."""
     global _last_failure
     _last_failure = float("-inf")
     FEED.clear()
     SUBJECTS.clear()
     KEYS.clear()
+    # Imported here: mcpserver.auth imports this module.
+    from mcpserver.auth import VERIFIED
+
+    VERIFIED.clear()

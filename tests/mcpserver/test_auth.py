@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -13,15 +14,16 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
 from accounts.models import User
 from audit.models import AuditEvent
-from mcpserver import keystore, revocations
+from mcpserver import auth, keystore, revocations
 from mcpserver.auth import InvalidToken, authenticate
 from mcpserver.db import run_db
 from oauth.keys import active_signing_key, rotate_signing_key, sign_access_token
-from oauth.models import ClientProfile, Revocation
+from oauth.models import ClientProfile, Revocation, SigningKey
 from oauth.tokens import revoke_jti, revoke_subject
 from tenants.models import Membership, Tenant
 from tests.mcpserver.conftest import (
@@ -345,3 +347,53 @@ async def test_the_challenge_leads_to_this_resources_metadata(mcp_app: Demo) -> 
         metadata = await client.get(url)
     assert metadata.status_code == HTTPStatus.OK
     assert metadata.json()["resource"] == settings.MCP_RESOURCE_URL
+
+
+async def test_a_token_is_verified_once_then_answered_from_the_cache(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await demo.atoken("carol")
+    await revocations.refresh()
+    verifications = []
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        verifications.append(1)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    principals = {await authenticate(token) for _ in range(5)}
+    assert len(principals) == 1
+    assert len(verifications) == 1
+
+
+async def test_a_cached_token_is_refused_once_it_expires(demo: Demo) -> None:
+    token = await run_db(
+        demo.token, "carol", lifetime=1, now=int(time.time()) - auth.CLOCK_SKEW_SECONDS
+    )
+    await revocations.refresh()
+    await authenticate(token)  # verified and cached
+    await anyio.sleep(1.2)
+    with pytest.raises(InvalidToken, match="token expired"):
+        await authenticate(token)
+
+
+async def test_a_cached_token_is_refused_when_its_key_is_withdrawn(
+    demo: Demo,
+) -> None:
+    """A key retired past every token's lifetime leaves the JWKS; so do its tokens."""
+    token = await demo.atoken("carol")
+    await revocations.refresh()
+    await authenticate(token)  # verified and cached
+    kid = jwt.get_unverified_header(token)["kid"]
+
+    def withdraw() -> None:
+        rotate_signing_key()
+        SigningKey.objects.filter(kid=kid).update(
+            retired_at=timezone.now() - timedelta(days=1)
+        )
+
+    await run_db(withdraw)
+    await revocations.refresh()  # the poll that follows the keys
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await authenticate(token)
