@@ -2,21 +2,23 @@
 
 `record_event` appends one event inside the caller's transaction, so an
 admin or auth event commits (or rolls back) with the change it records.
-`append_events` appends many at once; the group-commit writer uses it.
+`append_events` appends many at once. Tool calls are audited through the
+group-commit writer (audit/writer.py), which shares the row format here.
 """
 
 import json
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from audit.chain import GENESIS_HASH, compute_hash
+from audit.chain import ARGUMENTS_ENCODER, GENESIS_HASH, content_digest, link_hash
 from audit.models import AuditChain, AuditEvent
 
 _chain_id: tuple[int, str] | None = None
@@ -35,26 +37,69 @@ def process_chain_id() -> str:
     return _chain_id[1]
 
 
+def _capped(arguments: Any) -> tuple[Any, str]:
+    """`arguments` as plain JSON data and as canonical JSON text, capped."""
+    if arguments is None:
+        return {}, "{}"
+    text = ARGUMENTS_ENCODER.encode(arguments)
+    size = len(text.encode())
+    limit = settings.AUDIT_ARGUMENTS_MAX_BYTES
+    if size <= limit:
+        return json.loads(text), text
+    marker = {
+        "_truncated": True,
+        "_bytes": size,
+        "preview": text.encode()[: limit // 2].decode(errors="ignore"),
+    }
+    return marker, ARGUMENTS_ENCODER.encode(marker)
+
+
 def cap_arguments(arguments: Any) -> Any:
     """Return `arguments` as plain JSON data, capped at AUDIT_ARGUMENTS_MAX_BYTES.
 
     Oversized arguments are replaced by a marker with their size and a
     truncated preview, so one huge call cannot bloat the log.
     """
-    if arguments is None:
-        return {}
-    text = json.dumps(arguments, cls=DjangoJSONEncoder, ensure_ascii=False, default=str)
-    limit = settings.AUDIT_ARGUMENTS_MAX_BYTES
-    if len(text.encode()) <= limit:
-        return json.loads(text)
-    return {
-        "_truncated": True,
-        "_bytes": len(text.encode()),
-        "preview": text.encode()[: limit // 2].decode(errors="ignore"),
-    }
+    return _capped(arguments)[0]
 
 
-def build_event(
+@dataclass(slots=True)
+class PendingEvent:
+    """An audit event on its way to the table, with the columns of AuditEvent.
+
+    The group-commit writer carries these instead of model instances (a
+    model instance costs several times as much to build, on every call).
+    `append_events` takes either; once stored, `pk` and the chain fields
+    are set.
+    """
+
+    occurred_at: datetime
+    event: str
+    outcome: str
+    tenant_id: int | None
+    user_id: int | None
+    client_id: str
+    tool: str
+    arguments: Any
+    reason: str
+    request_id: str
+    duration_ms: float | None
+    # The content digest (audit/chain.py) and the arguments as JSON text,
+    # computed once where the event is made.
+    digest: str = ""
+    arguments_json: str = "{}"
+    chain_id: str = ""
+    sequence: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+    pk: int | None = None
+
+    def unsaved(self) -> "PendingEvent":
+        """A copy with no chain position (for a retried transaction)."""
+        return replace(self, chain_id="", sequence=0, prev_hash="", hash="", pk=None)
+
+
+def pending_event(
     *,
     event: str,
     outcome: str = AuditEvent.Outcome.OK,
@@ -66,9 +111,10 @@ def build_event(
     reason: str = "",
     request_id: str = "",
     duration_ms: float | None = None,
-) -> AuditEvent:
-    """Return an unsaved AuditEvent with normalized fields and no chain position."""
-    return AuditEvent(
+) -> PendingEvent:
+    """Return an event with normalized fields, its digest, no chain position."""
+    value, text = _capped(arguments)
+    pending = PendingEvent(
         occurred_at=timezone.now(),
         event=event,
         outcome=outcome,
@@ -76,43 +122,162 @@ def build_event(
         user_id=user_id,
         client_id=client_id[:255],
         tool=tool[:64],
-        arguments=cap_arguments(arguments),
+        arguments=value,
         reason=reason[:2000],
         request_id=request_id[:64],
         duration_ms=None if duration_ms is None else round(duration_ms, 3),
+        arguments_json=text,
+    )
+    pending.digest = content_digest(pending, arguments_json=text)
+    return pending
+
+
+def build_event(**fields: Any) -> AuditEvent:
+    """Return an unsaved AuditEvent (fields as for `pending_event`)."""
+    pending = pending_event(**fields)
+    return AuditEvent(
+        **{
+            name: getattr(pending, name)
+            for name in (
+                "occurred_at",
+                "event",
+                "outcome",
+                "tenant_id",
+                "user_id",
+                "client_id",
+                "tool",
+                "arguments",
+                "reason",
+                "request_id",
+                "duration_ms",
+            )
+        }
     )
 
 
-def append_events(events: Sequence[AuditEvent]) -> list[AuditEvent]:
-    """Chain and insert `events` in order, inside the caller's transaction.
+EVENT_FIELDS = [
+    field for field in AuditEvent._meta.concrete_fields if not field.primary_key
+]
+# Only these need the backend's adaptation (timestamps, JSON); the other
+# columns take the attribute's str, int, float or None as they are.
+_ADAPTED = frozenset(
+    field.attname
+    for field in EVENT_FIELDS
+    if isinstance(field, models.DateTimeField | models.JSONField)
+)
 
-    Locks this process's chain head, gives each event the next sequence and
-    its hash, inserts them in one statement and moves the head. Raises
-    `TransactionManagementError` outside a transaction: an audit row must
-    commit with what it records.
+
+def insert_sql(count: int, *, placeholder: str = "%s", json_cast: str = "") -> str:
+    """One multi-row INSERT of `count` events, returning their ids in order.
+
+    Values go in `EVENT_FIELDS` order; `json_cast` (e.g. "::jsonb") is
+    appended to the arguments placeholder when they are passed as text.
     """
-    if not events:
-        return []
-    if not transaction.get_connection().in_atomic_block:
-        raise transaction.TransactionManagementError(
-            "Audit events must be appended inside a transaction."
+    columns = ", ".join(field.column for field in EVENT_FIELDS)
+    row = (
+        "("
+        + ", ".join(
+            placeholder + (json_cast if field.attname == "arguments" else "")
+            for field in EVENT_FIELDS
         )
-    chain_id = process_chain_id()
-    head, _ = AuditChain.objects.select_for_update().get_or_create(
-        chain_id=chain_id, defaults={"last_hash": GENESIS_HASH}
+        + ")"
     )
-    sequence, prev_hash = head.last_sequence, head.last_hash
+    return (
+        f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)} RETURNING id"
+    )
+
+
+def chain_events(
+    events: Sequence[AuditEvent | PendingEvent],
+    *,
+    chain_id: str,
+    sequence: int,
+    prev_hash: str,
+) -> tuple[int, str]:
+    """Give `events` the next places in `chain_id`; return the new head."""
     for event in events:
         sequence += 1
         event.chain_id = chain_id
         event.sequence = sequence
         event.prev_hash = prev_hash
-        event.hash = compute_hash(event)
+        digest = getattr(event, "digest", "") or content_digest(event)
+        event.hash = link_hash(chain_id, sequence, prev_hash, digest)
         prev_hash = event.hash
-    created = AuditEvent.objects.bulk_create(events)
-    head.last_sequence, head.last_hash = sequence, prev_hash
-    head.save(update_fields=["last_sequence", "last_hash"])
-    return created
+    return sequence, prev_hash
+
+
+def _lock_chain_head(cursor: Any, chain_id: str) -> tuple[int, str]:
+    """Return (last sequence, last hash) of `chain_id`, its row locked.
+
+    PostgreSQL locks the head row (FOR UPDATE) until the transaction ends;
+    SQLite needs no row lock, its IMMEDIATE transaction holds the write
+    lock. A missing head is created (racing creators are harmless).
+    """
+    connection = transaction.get_connection()
+    table = AuditChain._meta.db_table
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    select = f"SELECT last_sequence, last_hash FROM {table} WHERE chain_id = %s{lock}"  # noqa: S608
+    cursor.execute(select, [chain_id])
+    row = cursor.fetchone()
+    if row is None:
+        created_at = AuditChain._meta.get_field("created_at").get_db_prep_save(
+            timezone.now(), connection
+        )
+        cursor.execute(
+            f"INSERT INTO {table} (chain_id, last_sequence, last_hash, created_at) "  # noqa: S608
+            "VALUES (%s, 0, %s, %s) ON CONFLICT (chain_id) DO NOTHING",
+            [chain_id, GENESIS_HASH, created_at],
+        )
+        cursor.execute(select, [chain_id])
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
+
+
+def append_events(
+    events: Sequence[AuditEvent | PendingEvent],
+) -> list[AuditEvent | PendingEvent]:
+    """Chain and insert `events` in order, inside the caller's transaction.
+
+    Locks this process's chain head, gives each event the next sequence and
+    its hash, inserts them in one statement and moves the head; returns the
+    events, saved (with their ids). Raises `TransactionManagementError`
+    outside a transaction: an audit row must commit with what it records.
+    (Tool calls go through audit/writer.py, which keeps a chain of its own.)
+    """
+    if not events:
+        return []
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "Audit events must be appended inside a transaction."
+        )
+    chain_id = process_chain_id()
+    with connection.cursor() as cursor:
+        sequence, prev_hash = _lock_chain_head(cursor, chain_id)
+        sequence, prev_hash = chain_events(
+            events, chain_id=chain_id, sequence=sequence, prev_hash=prev_hash
+        )
+        params = [
+            field.get_db_prep_save(getattr(event, field.attname), connection)
+            if field.attname in _ADAPTED
+            else getattr(event, field.attname)
+            for event in events
+            for field in EVENT_FIELDS
+        ]
+        cursor.execute(insert_sql(len(events)), params)
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"UPDATE {AuditChain._meta.db_table} SET last_sequence = %s, "  # noqa: S608
+            "last_hash = %s WHERE chain_id = %s",
+            [sequence, prev_hash, chain_id],
+        )
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        if isinstance(event, AuditEvent):
+            event._state.adding = False
+            event._state.db = connection.alias
+    return list(events)
 
 
 def record_event(**fields: Any) -> AuditEvent:

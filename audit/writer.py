@@ -4,25 +4,31 @@
 has committed, and raises if it could not commit (the caller then fails the
 call it audits). Concurrent events share transactions:
 
-- an event that arrives while the writer is idle is committed at once (no
-  timer, so a lone caller pays no batching delay);
+- each process has one writer thread with its own database connection;
+  callers hand it their event through a queue and wait on a future;
+- an event that reaches an idle writer is committed at once (no timer, so
+  a lone caller pays no batching delay);
 - events that arrive while a batch is being committed queue up, and the
-  whole queue (at most `MAX_BATCH` events) goes into the next transaction:
-  one `append_events` call in one `transaction.atomic(durable=True)` on a
-  `run_db` thread.
+  whole queue (at most `MAX_BATCH` events) goes into the next transaction.
 
-One batch is in flight per event loop, so the process's chain head
-(`audit.services.process_chain_id`) is never contended by its own writer,
-and processes never wait on each other's chain. On SQLite the database
-still serializes writers across processes (IMMEDIATE transactions wait out
-the busy timeout); fewer, larger transactions are what make that cheap.
+Why a thread of its own rather than `mcpserver.db.run_db` per batch: the
+hand-off is one queue put and one `call_soon_threadsafe` per batch, where
+`run_db` costs a few hundred microseconds of asgiref machinery, and while
+SQLite or PostgreSQL work on a commit the thread releases the GIL, so the
+event loop keeps serving requests. One batch is in flight per process, and
+the writer appends to a chain of its own (`<host>:<pid>/calls`), so its
+head is never contended and processes never wait on each other's chain.
+On SQLite the database still serializes writers across processes
+(IMMEDIATE transactions wait out the busy timeout); fewer, larger
+transactions are what make that cheap.
 
 Failures:
 
 - a transient failure (SQLite "database is locked"/busy, PostgreSQL
   serialization failure, deadlock, lost connection, pool timeout) retries
-  the batch up to `MAX_ATTEMPTS` times with short exponential backoff; if
-  the failure persists every caller in the batch gets the error;
+  the batch up to `max_attempts` times with short exponential backoff, on
+  a fresh connection; if the failure persists every caller in the batch
+  gets the error;
 - any other failure splits the batch in halves, each committed on its own,
   down to single events, so a poison event (say, a foreign key to a tenant
   that does not exist) fails only its own caller;
@@ -33,27 +39,35 @@ A commit whose acknowledgement is lost (the connection drops during
 COMMIT) may have committed; the retry then appends the event again. A
 duplicate row is preferred to a missing one, and the chain stays valid.
 
-State is per event loop (tests run one loop per test; a server has one),
-kept in a weak mapping so a finished loop's state goes with it. The MCP
-app's lifespan calls `drain()` at shutdown so nothing queued is lost.
+The MCP app's lifespan calls `drain()` at shutdown so nothing queued is
+lost; futures belong to the event loop of their caller, so several loops
+(one per test) can share the writer.
 """
 
 import asyncio
-import contextvars
+import contextlib
 import logging
+import queue
 import sqlite3
 import threading
-import weakref
-from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connections
+from django.utils import timezone
 
-from audit.models import AuditEvent
-from audit.services import append_events, build_event
-from mcpserver.db import run_db
+from audit.chain import GENESIS_HASH
+from audit.models import AuditChain
+from audit.services import (
+    EVENT_FIELDS,
+    PendingEvent,
+    chain_events,
+    insert_sql,
+    pending_event,
+    process_chain_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +83,14 @@ _TRANSIENT_SQLSTATES = frozenset(
 )
 
 
+class StaleHead(OperationalError):
+    """The chain head in the table is not the one the writer remembered."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Return whether `exc` is a database failure that a retry may cure."""
+    if isinstance(exc, StaleHead):
+        return True
     if not isinstance(exc, OperationalError | InterfaceError):
         return False
     cause = exc.__cause__
@@ -102,33 +122,127 @@ class WriterStats:
 
 @dataclass
 class _Pending:
-    event: AuditEvent
-    future: asyncio.Future[AuditEvent]
+    event: PendingEvent
+    future: asyncio.Future[PendingEvent]
+    loop: asyncio.AbstractEventLoop
 
 
-@dataclass
-class _LoopState:
-    queue: deque[_Pending] = field(default_factory=deque)
-    flusher: asyncio.Task[None] | None = None
+_STOP: Any = object()
+"""Put on the queue to end the writer thread."""
 
 
-def _unsaved(event: AuditEvent) -> AuditEvent:
-    """`event`, or a fresh copy if an insert that rolled back left it a pk."""
-    if event._state.adding and event.pk is None:
-        return event
-    return AuditEvent(
-        **{
-            f.attname: getattr(event, f.attname)
-            for f in AuditEvent._meta.concrete_fields
-            if not f.primary_key
-        }
-    )
+def _settle(future: asyncio.Future[PendingEvent], outcome: Any) -> None:
+    """Resolve `future` on its loop (unless its caller gave up on it)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
-def _commit_batch(events: Sequence[AuditEvent]) -> list[AuditEvent]:
-    """Chain and insert `events` in one durable transaction; return the rows."""
-    with transaction.atomic(durable=True):
-        return append_events([_unsaved(event) for event in events])
+def _settle_all(results: list[tuple[asyncio.Future[PendingEvent], Any]]) -> None:
+    for future, outcome in results:
+        _settle(future, outcome)
+
+
+class _Store:
+    """The writer thread's connection, and the chain only this thread appends to.
+
+    Plain DB-API calls on the thread's own Django connection (errors still
+    come out as Django's): a batch is BEGIN, one multi-row INSERT, the head
+    UPDATE and COMMIT, four calls that each release the GIL while the
+    database works, so the event loop keeps the interpreter. The chain's
+    head lives in memory between batches; after any failure it is read
+    again, so a commit whose acknowledgement was lost cannot fork the chain.
+    """
+
+    def __init__(self) -> None:
+        self.chain_id = f"{process_chain_id()}/calls"[:96]
+        self.head: tuple[int, str] | None = None
+
+    def commit(self, events: list[PendingEvent]) -> list[PendingEvent]:
+        connection = connections["default"]
+        connection.ensure_connection()
+        sqlite = connection.vendor == "sqlite"
+        mark = "?" if sqlite else "%s"
+        with connection.wrap_database_errors:
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+                if self.head is None:
+                    self.head = self._read_head(cursor, mark, connection)
+                sequence, prev_hash = chain_events(
+                    events,
+                    chain_id=self.chain_id,
+                    sequence=self.head[0],
+                    prev_hash=self.head[1],
+                )
+                cursor.execute(
+                    insert_sql(
+                        len(events),
+                        placeholder=mark,
+                        json_cast="" if sqlite else "::jsonb",
+                    ),
+                    self._params(events, connection),
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+                # Conditional on the head this thread remembers: if the
+                # table says otherwise, nothing is committed and the head
+                # is read again (StaleHead is retried).
+                cursor.execute(
+                    f"UPDATE {AuditChain._meta.db_table} SET last_sequence = {mark}, "  # noqa: S608
+                    f"last_hash = {mark} WHERE chain_id = {mark} "
+                    f"AND last_sequence = {mark} AND last_hash = {mark}",
+                    [sequence, prev_hash, self.chain_id, *self.head],
+                )
+                if cursor.rowcount != 1:
+                    raise StaleHead(f"the head of {self.chain_id} moved")
+                cursor.execute("COMMIT")
+            except BaseException:
+                self.head = None
+                with contextlib.suppress(Exception):
+                    cursor.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+        self.head = (sequence, prev_hash)
+        for event, pk in zip(events, ids, strict=True):
+            event.pk = pk
+        return events
+
+    def _read_head(self, cursor: Any, mark: str, connection: Any) -> tuple[int, str]:
+        table = AuditChain._meta.db_table
+        select = f"SELECT last_sequence, last_hash FROM {table} WHERE chain_id = {mark}"  # noqa: S608
+        cursor.execute(select, [self.chain_id])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                f"INSERT INTO {table} (chain_id, last_sequence, last_hash, created_at) "  # noqa: S608
+                f"VALUES ({mark}, 0, {mark}, {mark})",
+                [
+                    self.chain_id,
+                    GENESIS_HASH,
+                    connection.ops.adapt_datetimefield_value(timezone.now()),
+                ],
+            )
+            return 0, GENESIS_HASH
+        return int(row[0]), str(row[1])
+
+    @staticmethod
+    def _params(events: list[PendingEvent], connection: Any) -> list[Any]:
+        adapt_time = connection.ops.adapt_datetimefield_value
+        params: list[Any] = []
+        for event in events:
+            for field in EVENT_FIELDS:
+                name = field.attname
+                if name == "occurred_at":
+                    params.append(adapt_time(event.occurred_at))
+                elif name == "arguments":
+                    params.append(event.arguments_json)
+                else:
+                    params.append(getattr(event, name))
+        return params
 
 
 class AuditWriter:
@@ -144,39 +258,41 @@ class AuditWriter:
         self.max_batch = max_batch
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
-        self._states: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, _LoopState
-        ] = weakref.WeakKeyDictionary()
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        # Events handed over and not yet settled; `drain` waits for zero.
+        self._unsettled = 0
+        self._idle = threading.Condition()
         self._stats = WriterStats()
         self._stats_lock = threading.Lock()
+        self._store: _Store | None = None
 
-    async def write(self, fields: Mapping[str, Any]) -> AuditEvent:
-        """Append one event (fields as for `build_event`); return its stored row.
+    async def write(self, fields: Mapping[str, Any]) -> PendingEvent:
+        """Append one event (fields as for `build_event`); return it, stored.
 
         Returns after the transaction holding the event committed. Raises
         the database error if it could not (after retries for a transient
         one), or TypeError/ValueError at once for fields `build_event`
         refuses. Cancelling the caller does not withdraw the event.
         """
-        event = build_event(**fields)
+        event = pending_event(**fields)
         loop = asyncio.get_running_loop()
-        state = self._state(loop)
-        pending = _Pending(event=event, future=loop.create_future())
-        state.queue.append(pending)
-        if state.flusher is None:
-            # A context of its own: the flusher serves every caller, not
-            # the one whose event happened to start it.
-            state.flusher = loop.create_task(
-                self._flush(state), context=contextvars.Context()
-            )
+        future: asyncio.Future[PendingEvent] = loop.create_future()
+        self._ensure_thread()
+        with self._idle:
+            self._unsettled += 1
+        self._queue.put(_Pending(event, future, loop))
         # shield: a cancelled caller must not cancel the shared outcome.
-        return await asyncio.shield(pending.future)
+        return await asyncio.shield(future)
 
     async def drain(self) -> None:
-        """Wait until every event queued on this event loop is settled."""
-        state = self._state(asyncio.get_running_loop())
-        while state.flusher is not None:
-            await asyncio.wait({state.flusher})
+        """Wait until every event handed to the writer is settled."""
+        while True:
+            with self._idle:
+                if not self._unsettled:
+                    return
+            await asyncio.sleep(0.005)
 
     def stats(self) -> WriterStats:
         """A snapshot of the counters."""
@@ -188,77 +304,112 @@ class AuditWriter:
         with self._stats_lock:
             self._stats = WriterStats()
 
-    def _state(self, loop: asyncio.AbstractEventLoop) -> _LoopState:
-        state = self._states.get(loop)
-        if state is None:
-            state = self._states[loop] = _LoopState()
-        return state
+    # --- the writer thread ---------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="audit-writer", daemon=True
+                )
+                self._thread.start()
 
-    async def _flush(self, state: _LoopState) -> None:
-        """Commit the queue batch by batch until it is empty, then stop."""
-        batch: list[_Pending] = []
-        try:
-            while state.queue:
-                size = min(len(state.queue), self.max_batch)
-                batch = [state.queue.popleft() for _ in range(size)]
-                await self._commit(batch)
-                batch = []
-        except BaseException as exc:
-            # Cancellation (the loop is shutting down) or a bug: the batch in
-            # flight may or may not have committed, so its callers fail
-            # closed, as does everything still queued.
-            error = RuntimeError("The audit writer stopped.")
-            error.__cause__ = exc
-            self._settle(batch, error=error)
-            self._settle(list(state.queue), error=error)
-            state.queue.clear()
-            if not isinstance(exc, Exception):
-                raise
-            logger.exception("The audit writer failed")
-        finally:
-            state.flusher = None
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the writer thread after what is queued; close its connection.
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+        Blocking. A later `write` starts a new thread. Used at shutdown (the
+        MCP app's lifespan, the test suite) so no connection outlives it.
+        """
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._queue.put(_STOP)
+        thread.join(timeout)
+        if not self._queue.empty():  # written while stopping: serve them
+            self._ensure_thread()
+
+    def _run(self) -> None:
+        """Take what is queued, commit it, settle it, until told to stop."""
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                self._store = None
+                connections.close_all()
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:  # after this batch
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            results: list[tuple[_Pending, Any]] = []
+            try:
+                self._commit(batch, results)
+            except BaseException as exc:  # a bug: fail closed, keep serving
+                logger.exception("The audit writer failed")
+                settled = {id(pending) for pending, _ in results}
+                error = RuntimeError("The audit writer failed.")
+                error.__cause__ = exc
+                results += [(p, error) for p in batch if id(p) not in settled]
+            self._deliver(results)
+
+    def _deliver(self, results: list[tuple[_Pending, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for pending, outcome in results:
+            by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
+        for loop, outcomes in by_loop.items():
+            # A closed loop has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, outcomes)
+        with self._idle:
+            self._unsettled -= len(results)
+
+    def _commit(
+        self, batch: list[_Pending], results: list[tuple[_Pending, Any]]
+    ) -> None:
         """Commit `batch`, splitting it around events that cannot commit."""
         try:
-            rows = await self._commit_with_retries(batch)
+            rows = self._commit_with_retries(batch)
         except Exception as exc:
             if len(batch) == 1 or is_transient(exc):
                 logger.warning("Audit batch of %d event(s) failed: %r", len(batch), exc)
-                self._settle(batch, error=exc)
+                with self._stats_lock:
+                    self._stats.events_failed += len(batch)
+                results.extend((pending, exc) for pending in batch)
                 return
             middle = len(batch) // 2
-            await self._commit(batch[:middle])
-            await self._commit(batch[middle:])
+            self._commit(batch[:middle], results)
+            self._commit(batch[middle:], results)
             return
         with self._stats_lock:
             self._stats.events_written += len(rows)
             self._stats.transactions_committed += 1
             self._stats.largest_batch = max(self._stats.largest_batch, len(rows))
-        for pending, row in zip(batch, rows, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(row)
+        results.extend(zip(batch, rows, strict=True))
 
-    async def _commit_with_retries(self, batch: list[_Pending]) -> list[AuditEvent]:
-        events = [pending.event for pending in batch]
+    def _commit_with_retries(self, batch: list[_Pending]) -> list[PendingEvent]:
+        if self._store is None:
+            self._store = _Store()
+        events = [pending.event.unsaved() for pending in batch]
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return await run_db(_commit_batch, events)
+                return self._store.commit(events)
             except Exception as exc:
-                if attempt == self.max_attempts or not is_transient(exc):
+                if is_transient(exc) and not isinstance(exc, StaleHead):
+                    # A broken connection is replaced before the next attempt.
+                    connections["default"].close()
+                if not is_transient(exc) or attempt == self.max_attempts:
                     raise
                 with self._stats_lock:
                     self._stats.retries += 1
-                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                events = [event.unsaved() for event in events]
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _settle(self, batch: list[_Pending], *, error: BaseException) -> None:
-        """Fail the callers in `batch` whose outcome is not settled yet."""
-        unsettled = [pending for pending in batch if not pending.future.done()]
-        with self._stats_lock:
-            self._stats.events_failed += len(unsettled)
-        for pending in unsettled:
-            pending.future.set_exception(error)
 
 
 _writer = AuditWriter()
@@ -269,7 +420,7 @@ def get_writer() -> AuditWriter:
     return _writer
 
 
-async def write(fields: Mapping[str, Any]) -> AuditEvent:
+async def write(fields: Mapping[str, Any]) -> PendingEvent:
     """`AuditWriter.write` on the process's writer."""
     return await _writer.write(fields)
 
@@ -277,6 +428,11 @@ async def write(fields: Mapping[str, Any]) -> AuditEvent:
 async def drain() -> None:
     """`AuditWriter.drain` on the process's writer."""
     await _writer.drain()
+
+
+def stop() -> None:
+    """`AuditWriter.stop` on the process's writer."""
+    _writer.stop()
 
 
 def stats() -> WriterStats:

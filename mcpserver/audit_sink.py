@@ -10,6 +10,8 @@ only for the commit that holds its own row.
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+
 from audit import writer
 
 
@@ -19,4 +21,6 @@ async def write_audit(event_fields: Mapping[str, Any]) -> None:
     Returns after the event's transaction committed; raises on any failure,
     in which case the caller must not release the answer it audits.
     """
+    if not settings.MCP_AUDIT_TOOL_CALLS:  # benchmarks only (DEBUG)
+        return
     await writer.write(event_fields)

@@ -2,7 +2,16 @@ import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from audit import writer
 from audit.triggers import drop_triggers, install_triggers
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_the_audit_writer(django_db_setup, django_db_blocker):
+    """The writer thread's connection must be closed before the test database
+    is dropped (PostgreSQL refuses to drop a database in use)."""
+    yield
+    writer.stop()
 
 
 @pytest.fixture(autouse=True)
