@@ -100,6 +100,11 @@ class Command(BaseCommand):
             "--json", action="store_true", help="print one JSON object on stdout"
         )
         parser.add_argument(
+            "--print-token",
+            action="store_true",
+            help="sign in, print the access token and stop (for curl, bench.sh)",
+        )
+        parser.add_argument(
             "--timeout", type=float, default=20.0, help="seconds per HTTP request"
         )
 
@@ -128,7 +133,7 @@ class Command(BaseCommand):
                     )
                 )
             raise CommandError(str(error), returncode=error.exit_code) from None
-        if options["json"]:
+        if options["json"] and not options["print_token"]:
             self.stdout.write(json.dumps({"ok": True, **report}, indent=2))
 
     def _run(self, options: dict[str, Any], step: Any) -> dict[str, Any]:
@@ -158,6 +163,9 @@ class Command(BaseCommand):
             step=step,
             timeout=options["timeout"],
         )
+        if options["print_token"]:
+            self.stdout.write(grant.access_token)
+            return {"access_token": grant.access_token, "client_id": grant.client_id}
         granted = " ".join(grant.scopes) or "(nothing)"
 
         def show_tools(tools: list[ToolInfo]) -> None:
