@@ -240,7 +240,8 @@ def append_events(
     """Chain and insert `events` in order, inside the caller's transaction.
 
     Locks this process's chain head, gives each event the next sequence and
-    its hash, inserts them in one statement and moves the head; returns the
+    its hash and inserts them in one statement (the chain-head trigger moves
+    the head); returns the
     events, saved (with their ids). Raises `TransactionManagementError`
     outside a transaction: an audit row must commit with what it records.
     (Tool calls go through audit/writer.py, which keeps a chain of its own.)
@@ -255,9 +256,7 @@ def append_events(
     chain_id = process_chain_id()
     with connection.cursor() as cursor:
         sequence, prev_hash = _lock_chain_head(cursor, chain_id)
-        sequence, prev_hash = chain_events(
-            events, chain_id=chain_id, sequence=sequence, prev_hash=prev_hash
-        )
+        chain_events(events, chain_id=chain_id, sequence=sequence, prev_hash=prev_hash)
         params = [
             field.get_db_prep_save(getattr(event, field.attname), connection)
             if field.attname in _ADAPTED
@@ -265,13 +264,9 @@ def append_events(
             for event in events
             for field in EVENT_FIELDS
         ]
+        # The chain-head trigger (audit/triggers.py) moves the head.
         cursor.execute(insert_sql(len(events)), params)
         ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            f"UPDATE {AuditChain._meta.db_table} SET last_sequence = %s, "  # noqa: S608
-            "last_hash = %s WHERE chain_id = %s",
-            [sequence, prev_hash, chain_id],
-        )
     for event, pk in zip(events, ids, strict=True):
         event.pk = pk
         if isinstance(event, AuditEvent):

@@ -1,8 +1,16 @@
-"""Database triggers that make the audit table append-only.
+"""Database triggers: the audit table is append-only, and chains only grow.
 
-Installed by a migration on SQLite and PostgreSQL; the test suite's
-flush helper also uses `drop_triggers`/`install_triggers` (SQLite's flush
-is a DELETE the triggers would rightly refuse).
+Installed by migrations on SQLite and PostgreSQL:
+
+- `install_triggers` refuses any UPDATE or DELETE of an audit row (the
+  test suite's flush helper also uses `drop_triggers`/`install_triggers`:
+  SQLite's flush is a DELETE the triggers would rightly refuse);
+- `install_chain_trigger` moves a chain's head (`audit_auditchain`) with
+  every row inserted, and refuses a row that does not extend the head it
+  names (sequence = head + 1, prev_hash = head hash): the database itself
+  keeps each chain linear, and an audit insert needs no separate UPDATE.
+  The refusal reads "audit chain head moved" (PostgreSQL SQLSTATE 40001,
+  retried like a serialization failure).
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -67,3 +75,66 @@ def triggers_installed(connection: BaseDatabaseWrapper) -> bool:
             "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_no_update_delete'"
         )
         return cursor.fetchone()[0] == 1
+
+
+CHAIN_HEAD_MOVED = "audit chain head moved"  # the refusal, in both trigger bodies
+
+_SQLITE_CHAIN_INSTALL = [
+    """CREATE TRIGGER IF NOT EXISTS audit_chain_advance AFTER INSERT ON audit_auditevent
+    BEGIN
+        UPDATE audit_auditchain
+           SET last_sequence = NEW.sequence, last_hash = NEW.hash
+         WHERE chain_id = NEW.chain_id
+           AND last_sequence = NEW.sequence - 1
+           AND last_hash = NEW.prev_hash;
+        SELECT RAISE(ABORT, 'audit chain head moved')
+         WHERE NOT EXISTS (
+            SELECT 1 FROM audit_auditchain
+             WHERE chain_id = NEW.chain_id
+               AND last_sequence = NEW.sequence
+               AND last_hash = NEW.hash);
+    END""",
+]
+_SQLITE_CHAIN_DROP = ["DROP TRIGGER IF EXISTS audit_chain_advance"]
+
+_PG_CHAIN_INSTALL = [
+    """CREATE OR REPLACE FUNCTION audit_chain_advance() RETURNS trigger AS $$
+    BEGIN
+        UPDATE audit_auditchain
+           SET last_sequence = NEW.sequence, last_hash = NEW.hash
+         WHERE chain_id = NEW.chain_id
+           AND last_sequence = NEW.sequence - 1
+           AND last_hash = NEW.prev_hash;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'audit chain head moved' USING ERRCODE = '40001';
+        END IF;
+        RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE TRIGGER audit_chain_advance
+    AFTER INSERT ON {TABLE}
+    FOR EACH ROW EXECUTE FUNCTION audit_chain_advance()""",
+]
+_PG_CHAIN_DROP = [f"DROP TRIGGER IF EXISTS audit_chain_advance ON {TABLE}"]
+
+
+def _chain_statements(connection: BaseDatabaseWrapper, *, install: bool) -> list[str]:
+    if connection.vendor == "sqlite":
+        return _SQLITE_CHAIN_INSTALL if install else _SQLITE_CHAIN_DROP
+    if connection.vendor == "postgresql":
+        return _PG_CHAIN_INSTALL if install else _PG_CHAIN_DROP
+    raise NotImplementedError(f"No audit triggers for {connection.vendor}.")
+
+
+def install_chain_trigger(connection: BaseDatabaseWrapper) -> None:
+    """Create the trigger that advances (and guards) chain heads (idempotent)."""
+    with connection.cursor() as cursor:
+        for sql in _chain_statements(connection, install=True):
+            cursor.execute(sql)
+
+
+def drop_chain_trigger(connection: BaseDatabaseWrapper) -> None:
+    """Remove the chain-head trigger."""
+    with connection.cursor() as cursor:
+        for sql in _chain_statements(connection, install=False):
+            cursor.execute(sql)

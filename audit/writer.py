@@ -55,7 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import IntegrityError, InterfaceError, OperationalError, connections
 from django.utils import timezone
 
 from audit.chain import GENESIS_HASH
@@ -68,6 +68,7 @@ from audit.services import (
     pending_event,
     process_chain_id,
 )
+from audit.triggers import CHAIN_HEAD_MOVED
 
 logger = logging.getLogger(__name__)
 
@@ -152,12 +153,15 @@ def _settle_all(results: list[tuple[asyncio.Future[PendingEvent], Any]]) -> None
 class _Store:
     """The writer thread's connection, and the chain only this thread appends to.
 
-    Plain DB-API calls on the thread's own Django connection (errors still
-    come out as Django's): a batch is BEGIN, one multi-row INSERT, the head
-    UPDATE and COMMIT, four calls that each release the GIL while the
-    database works, so the event loop keeps the interpreter. The chain's
-    head lives in memory between batches; after any failure it is read
-    again, so a commit whose acknowledgement was lost cannot fork the chain.
+    A batch is one statement: a multi-row `INSERT ... RETURNING id` on the
+    thread's own connection in autocommit mode, so it is its own
+    transaction, one round trip to PostgreSQL and one call into SQLite (each
+    releasing the GIL while the database works, so the event loop keeps
+    the interpreter). The chain-head trigger (audit/triggers.py) advances
+    the head row in that same statement and refuses the whole batch if the
+    head is not the one this thread remembered, so a stale memory (a commit
+    whose acknowledgement was lost) can never fork the chain: the head is
+    then read again and the batch retried.
     """
 
     def __init__(self) -> None:
@@ -170,62 +174,57 @@ class _Store:
         connection.ensure_connection()
         sqlite = connection.vendor == "sqlite"
         mark = "?" if sqlite else "%s"
-        with connection.wrap_database_errors:
-            cursor = connection.connection.cursor()
-            try:
-                if sqlite:
-                    self._begin_sqlite(cursor, connection.connection)
-                else:
-                    cursor.execute("BEGIN")
-                if self.head is None:
-                    self.head = self._read_head(cursor, mark, connection)
-                sequence, prev_hash = chain_events(
-                    events,
-                    chain_id=self.chain_id,
-                    sequence=self.head[0],
-                    prev_hash=self.head[1],
-                )
-                cursor.execute(
-                    insert_sql(
+        try:
+            with connection.wrap_database_errors:
+                cursor = connection.connection.cursor()
+                try:
+                    if self.head is None:
+                        self.head = self._read_head(cursor, mark, connection)
+                    sequence, prev_hash = chain_events(
+                        events,
+                        chain_id=self.chain_id,
+                        sequence=self.head[0],
+                        prev_hash=self.head[1],
+                    )
+                    sql = insert_sql(
                         len(events),
                         placeholder=mark,
                         json_cast="" if sqlite else "::jsonb",
-                    ),
-                    self._params(events, connection),
-                )
-                ids = [row[0] for row in cursor.fetchall()]
-                # Conditional on the head this thread remembers: if the
-                # table says otherwise, nothing is committed and the head
-                # is read again (StaleHead is retried).
-                cursor.execute(
-                    f"UPDATE {AuditChain._meta.db_table} SET last_sequence = {mark}, "  # noqa: S608
-                    f"last_hash = {mark} WHERE chain_id = {mark} "
-                    f"AND last_sequence = {mark} AND last_hash = {mark}",
-                    [sequence, prev_hash, self.chain_id, *self.head],
-                )
-                if cursor.rowcount != 1:
-                    raise StaleHead(f"the head of {self.chain_id} moved")
-                cursor.execute("COMMIT")
-            except BaseException:
-                self.head = None
-                with contextlib.suppress(Exception):
-                    cursor.execute("ROLLBACK")
-                raise
-            finally:
-                cursor.close()
+                    )
+                    params = self._params(events, connection)
+                    if sqlite:
+                        ids = self._insert_sqlite(
+                            cursor, connection.connection, sql, params
+                        )
+                    else:
+                        cursor.execute(sql, params)
+                        ids = [row[0] for row in cursor.fetchall()]
+                finally:
+                    cursor.close()
+        except IntegrityError as exc:
+            self.head = None
+            if CHAIN_HEAD_MOVED in str(exc):
+                raise StaleHead(str(exc)) from exc
+            raise
+        except BaseException:
+            self.head = None
+            raise
         self.head = (sequence, prev_hash)
         for event, pk in zip(events, ids, strict=True):
             event.pk = pk
         return events
 
-    def _begin_sqlite(self, cursor: Any, raw: Any) -> None:
-        """BEGIN IMMEDIATE, waiting for another process's write briefly and often.
+    def _insert_sqlite(
+        self, cursor: Any, raw: Any, sql: str, params: list[Any]
+    ) -> list[int]:
+        """Run the INSERT, waiting for another process's write briefly and often.
 
         SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between
         tries, so with several worker processes most of a batch's latency
         would be spent asleep after the lock was already free. This
         connection therefore has no busy timeout of its own and retries
-        every 0.1-2 ms, for up to SQLITE_BUSY_SECONDS.
+        every 0.1-2 ms, for up to SQLITE_BUSY_SECONDS. A refused statement
+        changed nothing, so running it again is safe.
         """
         if self._tuned is not raw:
             cursor.execute("PRAGMA busy_timeout = 0")
@@ -234,8 +233,8 @@ class _Store:
         delay = 0.0001
         while True:
             try:
-                cursor.execute("BEGIN IMMEDIATE")
-                return
+                cursor.execute(sql, params)
+                return [row[0] for row in cursor.fetchall()]
             except sqlite3.OperationalError as exc:
                 message = str(exc).lower()
                 if "locked" not in message and "busy" not in message:

@@ -2,7 +2,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.chain import GENESIS_HASH, compute_hash
-from audit.models import AuditEvent
+from audit.models import AuditChain, AuditEvent
 from audit.services import record_event, record_standalone_event
 from tests.factories import TenantFactory, UserFactory
 
@@ -122,3 +122,47 @@ def test_a_rolled_back_event_leaves_the_chain_unbroken():
     after = _event()
     assert after.sequence == first.sequence + 1
     assert after.prev_hash == first.hash
+
+
+def _insert_raw(event: AuditEvent, **overrides) -> None:
+    values = {
+        "occurred_at": event.occurred_at,
+        "event": event.event,
+        "outcome": event.outcome,
+        "client_id": "",
+        "tool": "echo",
+        "arguments": "{}",
+        "reason": "forged",
+        "request_id": "",
+        "chain_id": event.chain_id,
+        "sequence": event.sequence + 1,
+        "prev_hash": event.hash,
+        "hash": "f" * 64,
+        **overrides,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO audit_auditevent ({', '.join(values)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(values))})",
+            list(values.values()),
+        )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"prev_hash": "0" * 64},  # claims another predecessor
+        {"sequence": 5},  # skips ahead
+    ],
+    ids=["wrong prev_hash", "gap"],
+)
+def test_the_database_refuses_a_row_that_does_not_extend_its_chain(event, overrides):
+    with pytest.raises(DatabaseError, match="audit chain head moved"):
+        _insert_raw(event, **overrides)
+    assert AuditEvent.objects.count() == 1
+
+
+def test_a_row_that_extends_its_chain_moves_the_head(event):
+    _insert_raw(event)
+    head = AuditChain.objects.get(chain_id=event.chain_id)
+    assert (head.last_sequence, head.last_hash) == (event.sequence + 1, "f" * 64)

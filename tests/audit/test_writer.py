@@ -415,3 +415,23 @@ def test_two_workers_audit_every_concurrent_call(two_workers: LiveServer) -> Non
     for chain in audited["chains"]:
         assert f"chain {chain}: " in report
     assert report.rstrip().endswith("rows verified."), report
+
+
+async def test_a_head_moved_behind_the_writers_back_is_reread() -> None:
+    """A stale remembered head is refused by the database, then re-read."""
+    first = await writer.write(_fields(1))
+
+    def append_behind_its_back() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE audit_auditchain SET last_sequence = 7, last_hash = %s "
+                "WHERE chain_id = %s",
+                ["e" * 64, first.chain_id],
+            )
+
+    await run_db(append_behind_its_back)
+    second = await writer.write(_fields(2))
+
+    assert second.sequence == 8
+    assert second.prev_hash == "e" * 64
+    assert writer.stats().retries == 1
