@@ -1,0 +1,368 @@
+"""Measure the performance targets of README "Performance", side by side.
+
+    .venv/bin/python scripts/bench_targets.py                 # SQLite, 3 x 10 s
+    .venv/bin/python scripts/bench_targets.py --database postgres
+    .venv/bin/python scripts/bench_targets.py --tool bench    # manage.py bench
+    .venv/bin/python scripts/bench_targets.py --plot bench.png
+
+Starts, on a fresh database seeded with the demo data: this server with one
+uvicorn worker, with two, and with one and the audit of tool calls off
+(MCP_BENCHMARK, for the audit-cost ratio only); and the Node mockup's hot
+path (../shared/seedref, copied to .cache/seedref and installed with
+`npm ci` on first use). Every comparison alternates its two targets round
+by round (A B, B A, A B) and takes the median of each, because the machine
+is shared and noisy. The load generator is ../shared/bench/bench.sh (wrk;
+`apt-get install -y wrk`) or, with --tool bench, `manage.py bench`.
+Everything started is stopped at the end.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CACHE = ROOT / ".cache"
+PYTHON = sys.executable
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.25)
+    raise SystemExit(f"{url} did not come up")
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    token: str
+    env: dict[str, str]
+
+
+@contextmanager
+def _database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        path = CACHE / "bench" / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for leftover in path.parent.glob(path.name + "*"):
+                leftover.unlink()
+        return
+    name = f"mcp_bench_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", name],
+            check=False,
+        )
+
+
+@contextmanager
+def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _our_server(
+    stack: ExitStack, database_url: str, workers: int, **extra: str
+) -> Target:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DJANGO_DEBUG": "false",
+        "ACCESS_TOKEN_LIFETIME_SECONDS": "7200",
+        **extra,
+    }
+    stack.enter_context(
+        _process(
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            env,
+            CACHE / "bench" / f"server-{port}.log",
+        )
+    )
+    _wait_for(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server")
+    token = subprocess.run(
+        [PYTHON, "manage.py", "harness", "--print-token"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    audit = "off" if extra.get("MCP_AUDIT_TOOL_CALLS") == "false" else "on"
+    name = f"django {workers}w audit {audit}"
+    return Target(name, f"http://127.0.0.1:{port}/mcp", token, env)
+
+
+def _seedref(stack: ExitStack) -> Target:
+    home = CACHE / "seedref"
+    if not (home / "node_modules").exists():
+        shutil.copytree(SHARED / "seedref", home, dirs_exist_ok=True)
+        for path in [home, *home.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=home, check=True)
+    port = _free_port()
+    audit_db = CACHE / "bench" / f"seedref-{port}.db"
+    env = {**os.environ, "PORT": str(port), "AUDIT_DB": str(audit_db)}
+    stack.enter_context(
+        _process(
+            ["node", str(home / "server.js")], env, CACHE / "bench" / "seedref.log"
+        )
+    )
+    base = f"http://127.0.0.1:{port}"
+    _wait_for(f"{base}/.well-known/jwks.json")
+    with urllib.request.urlopen(f"{base}/dev-token?tenant=tenant-a&sub=alice") as r:  # noqa: S310
+        token = r.read().decode()
+    return Target("seedref (Node mockup)", f"{base}/mcp", token, env)
+
+
+def _wrk(target: Target, concurrency: int, seconds: int) -> tuple[float, float]:
+    run = subprocess.run(
+        [
+            str(SHARED / "bench" / "bench.sh"),
+            target.url,
+            target.token,
+            str(concurrency),
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT"))
+    fields = dict(part.split("=", 1) for part in line.split()[1:])
+    if int(fields["errors"]):
+        raise SystemExit(f"{target.name}: {fields['errors']} errors: {run.stderr}")
+    return float(fields["calls_per_s"]), float(fields["p99_ms"])
+
+
+def _bench(target: Target, concurrency: int, seconds: int) -> tuple[float, float]:
+    run = subprocess.run(
+        [
+            PYTHON,
+            "manage.py",
+            "bench",
+            "--url",
+            target.url,
+            "--token",
+            target.token,
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            "500",
+            "--json",
+            *([] if "django" in target.name else ["--no-audit-check"]),
+        ],
+        cwd=ROOT,
+        env=target.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if run.returncode:
+        raise SystemExit(f"{target.name}: {run.stderr}")
+    [series] = json.loads(run.stdout)["levels"][0]["targets"]
+    return series["calls_per_second"], series["p99_ms"]
+
+
+def _alternate(
+    measure, a: Target, b: Target, conc_a: int, conc_b: int, rounds: int, seconds: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Medians of (calls/s, p99) for a and b, measured A B, B A, ..."""
+    results: dict[str, list[tuple[float, float]]] = {"a": [], "b": []}
+    for index in range(rounds):
+        order = [("a", a, conc_a), ("b", b, conc_b)]
+        for key, target, conc in order if index % 2 == 0 else reversed(order):
+            results[key].append(measure(target, conc, seconds))
+
+    def median(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+        return (
+            statistics.median(p[0] for p in pairs),
+            statistics.median(p[1] for p in pairs),
+        )
+
+    return median(results["a"]), median(results["b"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--tool", choices=["wrk", "bench"], default="wrk")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--plot", type=Path, help="also sweep 1,4,16,64 and draw")
+    args = parser.parse_args()
+    measure = _wrk if args.tool == "wrk" else _bench
+    if args.tool == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+
+    with ExitStack() as stack:
+        database_url = stack.enter_context(_database(args.database))
+        env = {**os.environ, "DATABASE_URL": database_url}
+        for command in (["migrate", "-v0"], ["seed_demo"]):
+            subprocess.run(
+                [PYTHON, "manage.py", *command],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        one = _our_server(stack, database_url, 1)
+        two = _our_server(stack, database_url, 2)
+        off = _our_server(
+            stack, database_url, 1, MCP_BENCHMARK="true", MCP_AUDIT_TOOL_CALLS="false"
+        )
+        seed = _seedref(stack)
+        for target in (one, two, off, seed):  # warm every path up once
+            measure(target, 16, 2)
+
+        rows = []
+        (o, s) = _alternate(measure, one, seed, 16, 16, args.rounds, args.seconds)
+        rows.append(
+            (
+                "1 worker, c=16: calls/s vs seedref",
+                o[0] / s[0],
+                1.2,
+                f"{o[0]:.0f} vs {s[0]:.0f}",
+            )
+        )
+        rows.append(
+            (
+                "1 worker, c=16: p99 vs seedref (lower is better)",
+                o[1] / s[1],
+                -1.0,
+                f"{o[1]:.1f} ms vs {s[1]:.1f} ms",
+            )
+        )
+        (t, s2) = _alternate(measure, two, seed, 16, 16, args.rounds, args.seconds)
+        rows.append(
+            (
+                "2 workers, c=16: calls/s vs seedref",
+                t[0] / s2[0],
+                2.0,
+                f"{t[0]:.0f} vs {s2[0]:.0f}",
+            )
+        )
+        (on, no) = _alternate(measure, one, off, 16, 16, args.rounds, args.seconds)
+        rows.append(
+            (
+                "audit on vs off, 1 worker, c=16",
+                on[0] / no[0],
+                0.9,
+                f"{on[0]:.0f} vs {no[0]:.0f}",
+            )
+        )
+        (c16, c1) = _alternate(measure, two, two, 16, 1, args.rounds, args.seconds)
+        rows.append(
+            (
+                "2 workers, c=16 vs c=1",
+                c16[0] / c1[0],
+                1.6,
+                f"{c16[0]:.0f} vs {c1[0]:.0f}",
+            )
+        )
+
+        print(
+            f"\n{args.database}, {args.tool}, median of {args.rounds} alternating "
+            f"runs of {args.seconds} s, {os.cpu_count()} cores\n"
+        )
+        print("| comparison | ratio | target | met | numbers |")
+        print("|---|---|---|---|---|")
+        for label, ratio, target, numbers in rows:
+            met = ratio <= 1.0 if target < 0 else ratio >= target
+            goal = "≤ 1.0" if target < 0 else f"≥ {target}"
+            verdict = "yes" if met else "no"
+            print(f"| {label} | {ratio:.2f} | {goal} | {verdict} | {numbers} |")
+
+        if args.plot:
+            subprocess.run(
+                [
+                    PYTHON,
+                    "manage.py",
+                    "bench",
+                    "--url",
+                    two.url,
+                    "--token",
+                    two.token,
+                    "--label",
+                    "django, 2 workers",
+                    "--seconds",
+                    str(args.seconds),
+                    "--rounds",
+                    str(args.rounds),
+                    "--warmup",
+                    "500",
+                    "--sweep",
+                    "1,4,16,64",
+                    "--plot",
+                    str(args.plot),
+                    "--compare",
+                    seed.url,
+                    "--compare-token",
+                    seed.token,
+                    "--compare-label",
+                    "seedref",
+                ],
+                cwd=ROOT,
+                env=two.env,
+                check=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
