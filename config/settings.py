@@ -232,7 +232,8 @@ MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0
 # How long each process may reuse a tenant's tool policy (seconds).
 MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=1.0)
 # Threads per process for the MCP app's database work; keep it at or below
-# DATABASE_POOL_MAX_SIZE so a thread never waits for a pooled connection.
+# DATABASE_POOL_MAX_SIZE minus 2 (the audit writer thread and Django's own
+# thread hold one each) so a thread never waits for a pooled connection.
 MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)
 
 # Benchmarks only: false skips the audit row of each tool call, to measure

@@ -18,7 +18,10 @@ Each request passes, in order:
    HTTP 403 and an `insufficient_scope` challenge (after its audit row is
    committed), which works the same for both protocol generations and for
    JSON and SSE responses;
-4. the SDK session manager (mcpserver/server.py handles the methods).
+4. in stateless mode, a plain handshake-era `tools/call` is answered by
+   mcpserver/fastpath.py (the SDK's validation and result shaping, without
+   its per-request transport); everything else goes to the SDK session
+   manager (mcpserver/server.py handles the methods either way).
 
 Stateless JSON is the default (any worker serves any request); with
 MCP_SESSIONS the manager keeps sessions and answers with SSE, and sessions

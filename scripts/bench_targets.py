@@ -61,6 +61,7 @@ class Target:
     url: str
     token: str
     env: dict[str, str]
+    audited: bool = False  # its tool calls leave rows in our database
 
 
 @contextmanager
@@ -144,7 +145,7 @@ def _our_server(
     ).stdout.strip()
     audit = "off" if extra.get("MCP_AUDIT_TOOL_CALLS") == "false" else "on"
     name = f"django {workers}w audit {audit}"
-    return Target(name, f"http://127.0.0.1:{port}/mcp", token, env)
+    return Target(name, f"http://127.0.0.1:{port}/mcp", token, env, audit == "on")
 
 
 def _seedref(stack: ExitStack) -> Target:
@@ -206,7 +207,7 @@ def _bench(target: Target, concurrency: int, seconds: int) -> tuple[float, float
             "--warmup",
             "500",
             "--json",
-            *([] if "django" in target.name else ["--no-audit-check"]),
+            *([] if target.audited else ["--no-audit-check"]),
         ],
         cwd=ROOT,
         env=target.env,
@@ -340,7 +341,7 @@ def main() -> None:
                     "--token",
                     two.token,
                     "--label",
-                    "django, 2 workers",
+                    f"django, 2 workers ({args.database})",
                     "--seconds",
                     str(args.seconds),
                     "--rounds",
