@@ -18,7 +18,13 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from audit.chain import ARGUMENTS_ENCODER, GENESIS_HASH, content_digest, link_hash
+from audit.chain import (
+    ARGUMENTS_ENCODER,
+    CONTENT_FIELDS,
+    GENESIS_HASH,
+    content_digest,
+    link_hash,
+)
 from audit.models import AuditChain, AuditEvent
 
 _chain_id: tuple[int, str] | None = None
@@ -135,24 +141,7 @@ def pending_event(
 def build_event(**fields: Any) -> AuditEvent:
     """Return an unsaved AuditEvent (fields as for `pending_event`)."""
     pending = pending_event(**fields)
-    return AuditEvent(
-        **{
-            name: getattr(pending, name)
-            for name in (
-                "occurred_at",
-                "event",
-                "outcome",
-                "tenant_id",
-                "user_id",
-                "client_id",
-                "tool",
-                "arguments",
-                "reason",
-                "request_id",
-                "duration_ms",
-            )
-        }
-    )
+    return AuditEvent(**{name: getattr(pending, name) for name in CONTENT_FIELDS})
 
 
 EVENT_FIELDS = [

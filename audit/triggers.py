@@ -40,26 +40,31 @@ _PG_INSTALL = [
 _PG_DROP = [f"DROP TRIGGER IF EXISTS audit_no_update_delete ON {TABLE}"]
 
 
-def _statements(connection: BaseDatabaseWrapper, *, install: bool) -> list[str]:
-    if connection.vendor == "sqlite":
-        return _SQLITE_INSTALL if install else _SQLITE_DROP
-    if connection.vendor == "postgresql":
-        return _PG_INSTALL if install else _PG_DROP
-    raise NotImplementedError(f"No audit triggers for {connection.vendor}.")
+Statements = dict[str, list[str]]  # by connection.vendor
+
+_APPEND_ONLY_INSTALL: Statements = {
+    "sqlite": _SQLITE_INSTALL,
+    "postgresql": _PG_INSTALL,
+}
+_APPEND_ONLY_DROP: Statements = {"sqlite": _SQLITE_DROP, "postgresql": _PG_DROP}
+
+
+def _execute(connection: BaseDatabaseWrapper, statements: Statements) -> None:
+    if connection.vendor not in statements:
+        raise NotImplementedError(f"No audit triggers for {connection.vendor}.")
+    with connection.cursor() as cursor:
+        for sql in statements[connection.vendor]:
+            cursor.execute(sql)
 
 
 def install_triggers(connection: BaseDatabaseWrapper) -> None:
     """Create the triggers refusing UPDATE and DELETE on audit rows (idempotent)."""
-    with connection.cursor() as cursor:
-        for sql in _statements(connection, install=True):
-            cursor.execute(sql)
+    _execute(connection, _APPEND_ONLY_INSTALL)
 
 
 def drop_triggers(connection: BaseDatabaseWrapper) -> None:
     """Remove the append-only triggers (tests and deliberate maintenance only)."""
-    with connection.cursor() as cursor:
-        for sql in _statements(connection, install=False):
-            cursor.execute(sql)
+    _execute(connection, _APPEND_ONLY_DROP)
 
 
 def triggers_installed(connection: BaseDatabaseWrapper) -> bool:
@@ -118,23 +123,13 @@ _PG_CHAIN_INSTALL = [
 _PG_CHAIN_DROP = [f"DROP TRIGGER IF EXISTS audit_chain_advance ON {TABLE}"]
 
 
-def _chain_statements(connection: BaseDatabaseWrapper, *, install: bool) -> list[str]:
-    if connection.vendor == "sqlite":
-        return _SQLITE_CHAIN_INSTALL if install else _SQLITE_CHAIN_DROP
-    if connection.vendor == "postgresql":
-        return _PG_CHAIN_INSTALL if install else _PG_CHAIN_DROP
-    raise NotImplementedError(f"No audit triggers for {connection.vendor}.")
-
-
 def install_chain_trigger(connection: BaseDatabaseWrapper) -> None:
     """Create the trigger that advances (and guards) chain heads (idempotent)."""
-    with connection.cursor() as cursor:
-        for sql in _chain_statements(connection, install=True):
-            cursor.execute(sql)
+    _execute(
+        connection, {"sqlite": _SQLITE_CHAIN_INSTALL, "postgresql": _PG_CHAIN_INSTALL}
+    )
 
 
 def drop_chain_trigger(connection: BaseDatabaseWrapper) -> None:
     """Remove the chain-head trigger."""
-    with connection.cursor() as cursor:
-        for sql in _chain_statements(connection, install=False):
-            cursor.execute(sql)
+    _execute(connection, {"sqlite": _SQLITE_CHAIN_DROP, "postgresql": _PG_CHAIN_DROP})

@@ -42,17 +42,21 @@ class LiveServer:
         """Run a manage.py command against the server's database."""
         return self.python("manage.py", *args)
 
-    def python(self, *args: str) -> str:
-        """Run Python (a script, or `-c CODE`) with the server's environment."""
-        result = subprocess.run(
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run Python with the server's environment; return the finished process."""
+        return subprocess.run(
             [sys.executable, *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
+
+    def python(self, *args: str) -> str:
+        """Run Python (a script, or `-c CODE`); its stdout, or RuntimeError."""
+        result = self.run(*args, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"python {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout

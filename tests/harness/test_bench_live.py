@@ -7,13 +7,12 @@ server's database, never assumed.
 
 import json
 import subprocess
-import sys
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.live_server import ROOT, LiveServer, run_live_server
+from tests.live_server import LiveServer, run_live_server
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +22,7 @@ def server(tmp_path_factory):
 
 
 def _run(server: LiveServer, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return server.run(*args)
 
 
 def test_a_run_reports_its_numbers_and_matching_audit_rows(server):

@@ -9,14 +9,13 @@ denied, 4 authentication failed, 5 server unreachable.
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.live_server import ROOT, LiveServer, free_port, run_live_server
+from tests.live_server import LiveServer, free_port, run_live_server
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +26,7 @@ def server(tmp_path_factory):
 
 def harness(server: LiveServer, *args: str) -> subprocess.CompletedProcess:
     """Run `manage.py harness ARGS` as a process, with the server's environment."""
-    return subprocess.run(
-        [sys.executable, "manage.py", "harness", *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return server.run("manage.py", "harness", *args)
 
 
 @dataclass
