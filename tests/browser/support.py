@@ -5,22 +5,19 @@ callback and an OAuth client that registers, builds authorize URLs and
 redeems codes over real HTTP.
 """
 
-import base64
-import hashlib
 import re
-import secrets
 import threading
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
 import requests
 from playwright.sync_api import Page
 
+from tests.e2e.requests_flow import Begun, begin
 from tests.live_server import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,17 +96,6 @@ class Callback:
         return {name: values[0] for name, values in query.items()}
 
 
-@dataclass
-class Authorization:
-    """One authorization request a registered public client starts."""
-
-    url: str
-    client_id: str
-    state: str
-    verifier: str
-    redirect_uri: str
-
-
 class OAuthClient:
     """Registration, the authorize URL and code redemption, over real HTTP."""
 
@@ -117,51 +103,17 @@ class OAuthClient:
         self.metadata = metadata
         self.callback = callback
 
-    def start(
-        self, *, scope: str, client_name: str = "Browser Test Client"
-    ) -> Authorization:
+    def start(self, *, scope: str, client_name: str = "Browser Test Client") -> Begun:
         """Register a client for the loopback callback; return its authorize URL."""
-        registration = requests.post(
-            self.metadata["registration_endpoint"],
-            json={
-                "client_name": client_name,
-                "redirect_uris": [self.callback.url],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            },
-            timeout=10,
-        )
-        registration.raise_for_status()
-        client_id = registration.json()["client_id"]
-        verifier = secrets.token_urlsafe(48)
-        challenge = (
-            base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-            .rstrip(b"=")
-            .decode()
-        )
-        state = secrets.token_urlsafe(12)
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": client_id,
-                "redirect_uri": self.callback.url,
-                "scope": scope,
-                "state": state,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "resource": self.metadata["resource"],
-            }
-        )
-        return Authorization(
-            url=f"{self.metadata['authorization_endpoint']}?{query}",
-            client_id=client_id,
-            state=state,
-            verifier=verifier,
+        return begin(
+            self.metadata,
+            resource=self.metadata["resource"],
             redirect_uri=self.callback.url,
+            scope=scope,
+            client_name=client_name,
         )
 
-    def redeem(self, authorization: Authorization, code: str) -> dict:
+    def redeem(self, authorization: Begun, code: str) -> dict:
         """Exchange `code` at /token; return the response with verified claims."""
         response = requests.post(
             self.metadata["token_endpoint"],

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from html import unescape
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -27,6 +28,65 @@ def hidden_inputs(html: str) -> dict[str, str]:
         if name and 'type="hidden"' in tag:
             fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
     return fields
+
+
+@dataclass(frozen=True)
+class Begun:
+    """An authorization request of a freshly registered public client."""
+
+    url: str
+    client_id: str
+    state: str
+    verifier: str
+    redirect_uri: str
+
+
+def begin(
+    metadata: dict, *, resource: str, redirect_uri: str, scope: str, client_name: str
+) -> Begun:
+    """Register a public client for `redirect_uri`; return its authorize URL.
+
+    PKCE S256, a fresh `state` and `resource`, as a spec-following client.
+    """
+    registration = requests.post(
+        metadata["registration_endpoint"],
+        json={
+            "client_name": client_name,
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+        timeout=10,
+    )
+    registration.raise_for_status()
+    client_id = registration.json()["client_id"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        .rstrip(b"=")
+        .decode()
+    )
+    state = secrets.token_urlsafe(12)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": resource,
+        }
+    )
+    return Begun(
+        url=f"{metadata['authorization_endpoint']}?{query}",
+        client_id=client_id,
+        state=state,
+        verifier=verifier,
+        redirect_uri=redirect_uri,
+    )
 
 
 def obtain_token(
@@ -51,43 +111,15 @@ def authorize(
         f"{issuer}/.well-known/oauth-authorization-server", timeout=10
     ).json()
     assert metadata["issuer"] == issuer
-    registration = requests.post(
-        metadata["registration_endpoint"],
-        json={
-            "client_name": "requests script",
-            "redirect_uris": [REDIRECT_URI],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        },
-        timeout=10,
+    begun = begin(
+        metadata,
+        resource=resource["resource"],
+        redirect_uri=REDIRECT_URI,
+        scope=scope,
+        client_name="requests script",
     )
-    registration.raise_for_status()
-    client_id = registration.json()["client_id"]
-
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-        .rstrip(b"=")
-        .decode()
-    )
-    state = secrets.token_urlsafe(12)
-    authorize_url = (
-        metadata["authorization_endpoint"]
-        + "?"
-        + urlencode(
-            {
-                "response_type": "code",
-                "client_id": client_id,
-                "redirect_uri": REDIRECT_URI,
-                "scope": scope,
-                "state": state,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "resource": resource["resource"],
-            }
-        )
-    )
+    client_id, verifier, state = begun.client_id, begun.verifier, begun.state
+    authorize_url = begun.url
     browser = requests.Session()
     login_page = browser.get(authorize_url, timeout=10)  # redirected to the login form
     assert "/accounts/login/" in login_page.url
