@@ -6,11 +6,12 @@ admin or auth event commits (or rolls back) with the change it records.
 group-commit writer (audit/writer.py), which shares the row format here.
 """
 
+import functools
 import json
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,10 +101,6 @@ class PendingEvent:
     hash: str = ""
     pk: int | None = None
 
-    def unsaved(self) -> "PendingEvent":
-        """A copy with no chain position (for a retried transaction)."""
-        return replace(self, chain_id="", sequence=0, prev_hash="", hash="", pk=None)
-
 
 def pending_event(
     *,
@@ -156,6 +153,7 @@ _ADAPTED = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def insert_sql(count: int, *, placeholder: str = "%s", json_cast: str = "") -> str:
     """One multi-row INSERT of `count` events, returning their ids in order.
 

@@ -316,8 +316,9 @@ class AuditWriter:
         with self._idle:
             self._unsettled += 1
         self._queue.put(_Pending(event, future, loop))
-        # shield: a cancelled caller must not cancel the shared outcome.
-        return await asyncio.shield(future)
+        # The future is this caller's alone: cancelling the caller cancels
+        # it, which the writer then skips, and the queued event stays queued.
+        return await future
 
     async def drain(self) -> None:
         """Wait until every event handed to the writer is settled."""
@@ -428,7 +429,9 @@ class AuditWriter:
     def _commit_with_retries(self, batch: list[_Pending]) -> list[PendingEvent]:
         if self._store is None:
             self._store = _Store()
-        events = [pending.event.unsaved() for pending in batch]
+        # Each attempt gives the events their chain places afresh, so a
+        # retry or a split needs no copies.
+        events = [pending.event for pending in batch]
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return self._store.commit(events)
@@ -441,7 +444,6 @@ class AuditWriter:
                 with self._stats_lock:
                     self._stats.retries += 1
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-                events = [event.unsaved() for event in events]
         raise AssertionError("unreachable")  # pragma: no cover
 
 

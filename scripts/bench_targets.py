@@ -240,6 +240,15 @@ def _alternate(
     return median(results["a"]), median(results["b"])
 
 
+# key: label, target a, target b, concurrency of a and of b, goal, p99 row too
+COMPARISONS = {
+    "one": ("1 worker, c=16", "one", "seed", 16, 16, 1.2, True),
+    "two": ("2 workers, c=16", "two", "seed", 16, 16, 2.0, False),
+    "audit": ("audit on vs off, 1 worker, c=16", "one", "off", 16, 16, 0.9, False),
+    "scale": ("2 workers, c=16 vs c=1", "two", "two", 16, 1, 1.6, False),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -247,6 +256,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--plot", type=Path, help="also sweep 1,4,16,64 and draw")
+    parser.add_argument(
+        "--only",
+        choices=sorted(COMPARISONS),
+        action="append",
+        help="measure only this comparison (repeatable); starts only its servers",
+    )
     args = parser.parse_args()
     measure = _wrk if args.tool == "wrk" else _bench
     if args.tool == "wrk" and shutil.which("wrk") is None:
@@ -263,28 +278,34 @@ def main() -> None:
                 check=True,
                 capture_output=True,
             )
-        one = _our_server(stack, database_url, 1)
-        two = _our_server(stack, database_url, 2)
-        off = _our_server(
-            stack, database_url, 1, MCP_BENCHMARK="true", MCP_AUDIT_TOOL_CALLS="false"
-        )
-        seed = _seedref(stack)
-        for target in (one, two, off, seed):  # warm every path up once
+        chosen = args.only or list(COMPARISONS)
+        needed = {name for key in chosen for name in COMPARISONS[key][1:3]}
+        if args.plot:
+            needed |= {"two", "seed"}
+        starters = {
+            "one": lambda: _our_server(stack, database_url, 1),
+            "two": lambda: _our_server(stack, database_url, 2),
+            "off": lambda: _our_server(
+                stack,
+                database_url,
+                1,
+                MCP_BENCHMARK="true",
+                MCP_AUDIT_TOOL_CALLS="false",
+            ),
+            "seed": lambda: _seedref(stack),
+        }
+        targets = {name: start() for name, start in starters.items() if name in needed}
+        for target in targets.values():  # warm every path up once
             measure(target, 16, 2)
 
-        comparisons = [
-            # label, (a, concurrency), (b, concurrency), goal, p99 row too
-            ("1 worker, c=16", (one, 16), (seed, 16), 1.2, True),
-            ("2 workers, c=16", (two, 16), (seed, 16), 2.0, False),
-            ("audit on vs off, 1 worker, c=16", (one, 16), (off, 16), 0.9, False),
-            ("2 workers, c=16 vs c=1", (two, 16), (two, 1), 1.6, False),
-        ]
         rows = []
-        for label, (a, conc_a), (b, conc_b), goal, with_p99 in comparisons:
+        for key in chosen:
+            label, a_name, b_name, conc_a, conc_b, goal, with_p99 = COMPARISONS[key]
+            a, b = targets[a_name], targets[b_name]
             ours, theirs = _alternate(
                 measure, a, b, conc_a, conc_b, args.rounds, args.seconds
             )
-            versus = " vs seedref" if b is seed else ""
+            versus = " vs seedref" if b_name == "seed" else ""
             rows.append(
                 (
                     f"{label}: calls/s{versus}",
@@ -322,9 +343,9 @@ def main() -> None:
                     "manage.py",
                     "bench",
                     "--url",
-                    two.url,
+                    targets["two"].url,
                     "--token",
-                    two.token,
+                    targets["two"].token,
                     "--label",
                     f"django, 2 workers ({args.database})",
                     "--seconds",
@@ -338,14 +359,14 @@ def main() -> None:
                     "--plot",
                     str(args.plot),
                     "--compare",
-                    seed.url,
+                    targets["seed"].url,
                     "--compare-token",
-                    seed.token,
+                    targets["seed"].token,
                     "--compare-label",
                     "seedref",
                 ],
                 cwd=ROOT,
-                env=two.env,
+                env=targets["two"].env,
                 check=True,
             )
 
