@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
+    if args.concurrency < 1 or args.events < args.concurrency:
+        parser.error("--concurrency must be at least 1 and at most --events")
     fields = {
         "event": "tool_called",
         "outcome": "ok",

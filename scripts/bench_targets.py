@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -240,12 +241,25 @@ def _alternate(
     return median(results["a"]), median(results["b"])
 
 
-# key: label, target a, target b, concurrency of a and of b, goal, p99 row too
+class Comparison(NamedTuple):
+    """Target `a` at `conc_a` against `b` at `conc_b` (names of servers)."""
+
+    label: str
+    a: str
+    b: str
+    conc_a: int
+    conc_b: int
+    goal: float
+    with_p99: bool  # a p99 row too
+
+
 COMPARISONS = {
-    "one": ("1 worker, c=16", "one", "seed", 16, 16, 1.2, True),
-    "two": ("2 workers, c=16", "two", "seed", 16, 16, 2.0, False),
-    "audit": ("audit on vs off, 1 worker, c=16", "one", "off", 16, 16, 0.9, False),
-    "scale": ("2 workers, c=16 vs c=1", "two", "two", 16, 1, 1.6, False),
+    "one": Comparison("1 worker, c=16", "one", "seed", 16, 16, 1.2, True),
+    "two": Comparison("2 workers, c=16", "two", "seed", 16, 16, 2.0, False),
+    "audit": Comparison(
+        "audit on vs off, 1 worker, c=16", "one", "off", 16, 16, 0.9, False
+    ),
+    "scale": Comparison("2 workers, c=16 vs c=1", "two", "two", 16, 1, 1.6, False),
 }
 
 
@@ -279,7 +293,9 @@ def main() -> None:
                 capture_output=True,
             )
         chosen = args.only or list(COMPARISONS)
-        needed = {name for key in chosen for name in COMPARISONS[key][1:3]}
+        needed = {
+            name for key in chosen for name in (COMPARISONS[key].a, COMPARISONS[key].b)
+        }
         if args.plot:
             needed |= {"two", "seed"}
         starters = {
