@@ -2,14 +2,9 @@
 
 import contextlib
 import gc
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Protocol
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from mcpserver.asgi_types import ASGIApp, Receive, Scope, Send
 
 MCP_PATH = "/mcp"
 

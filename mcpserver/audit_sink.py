@@ -1,26 +1,33 @@
-"""The seam through which the MCP app makes audit rows durable.
+"""The seam through which the MCP app makes tool-call audit rows durable.
 
-`write_audit` returns only once the row is committed and raises if it could
-not be (DESIGN invariant 2: audit before answer). It hands the event to the
-process's group-commit writer (audit/writer.py), which commits concurrent
-events together in one transaction on a database thread, so a caller waits
-only for the commit that holds its own row.
+An `AuditSink` is awaited with one event's fields (as for
+`audit.services.build_event`); it returns only once the row is committed
+and raises if it could not be (DESIGN invariant 2: audit before answer), in
+which case the caller must not release the answer it audits. The sink of a
+serving process is chosen once, at start-up (`build_sink`).
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-
-from django.conf import settings
 
 from audit import writer
 
+AuditSink = Callable[[Mapping[str, Any]], Awaitable[None]]
+
 
 async def write_audit(event_fields: Mapping[str, Any]) -> None:
-    """Append one audit event (fields as for `audit.services.build_event`).
-
-    Returns after the event's transaction committed; raises on any failure,
-    in which case the caller must not release the answer it audits.
-    """
-    if not settings.MCP_AUDIT_TOOL_CALLS:  # benchmarks only (DEBUG)
-        return
+    """Hand the event to the process's group-commit writer; await its commit."""
     await writer.write(event_fields)
+
+
+async def _discard(event_fields: Mapping[str, Any]) -> None:
+    return None
+
+
+def build_sink(*, audit_tool_calls: bool) -> AuditSink:
+    """The group-commit writer, or (benchmarks only) a sink that keeps nothing.
+
+    `audit_tool_calls` is settings.MCP_AUDIT_TOOL_CALLS, which settings
+    refuse to turn off without MCP_BENCHMARK.
+    """
+    return write_audit if audit_tool_calls else _discard

@@ -26,12 +26,9 @@ from mcpserver import revocations
 from mcpserver.keystore import ALLOWED_ALGORITHMS, KEYS, VerificationKey
 from oauth.keys import JWT_TYPE
 from oauth.tokens import REQUIRED_CLAIMS
-from tenants.models import SCOPE_TOOLS_CALL
 
 CLOCK_SKEW_SECONDS = 5
 MAX_TOKEN_BYTES = 8192
-RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
-CHALLENGE_SCOPE = SCOPE_TOOLS_CALL
 
 FeedUnavailable = revocations.FeedUnavailable
 
@@ -68,11 +65,6 @@ class _UnknownKid(Exception):
     def __init__(self, kid: str) -> None:
         super().__init__(kid)
         self.kid = kid
-
-
-def resource_metadata_url() -> str:
-    """The absolute RFC 9728 metadata URL advertised in every challenge."""
-    return settings.PUBLIC_URL + RESOURCE_METADATA_PATH
 
 
 def _positive_int(value: Any, claim: str) -> int:
@@ -240,34 +232,11 @@ async def authenticate(token: str) -> Principal:
     return principal
 
 
-def _challenge(params: list[tuple[str, str]]) -> str:
-    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in params)
+def reset_process_state() -> None:
+    """Forget everything this process learned about tokens.
 
-
-def no_token_challenge() -> str:
-    """RFC 6750 §3: no error code when the request carried no credentials."""
-    return _challenge(
-        [("resource_metadata", resource_metadata_url()), ("scope", CHALLENGE_SCOPE)]
-    )
-
-
-def error_challenge(error: str) -> str:
-    """The challenge for an `invalid_token` or `invalid_request` refusal."""
-    return _challenge(
-        [
-            ("error", error),
-            ("resource_metadata", resource_metadata_url()),
-            ("scope", CHALLENGE_SCOPE),
-        ]
-    )
-
-
-def insufficient_scope_challenge(required_scopes: list[str]) -> str:
-    """The step-up challenge naming every scope the call needs."""
-    return _challenge(
-        [
-            ("error", "insufficient_scope"),
-            ("scope", " ".join(required_scopes)),
-            ("resource_metadata", resource_metadata_url()),
-        ]
-    )
+    The revocation feed, subject states and keys (mcpserver/revocations.py)
+    and the tokens already verified: a new server lifespan starts empty.
+    """
+    revocations.reset()
+    VERIFIED.clear()

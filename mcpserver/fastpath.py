@@ -10,8 +10,9 @@ per-version schemas, and nothing else:
 
 1. `mcp_types.methods.validate_client_request` (the per-version surface);
 2. `CallToolRequestParams` validation;
-3. our `tools/call` handler (mcpserver/server.call_tool: policy, argument
-   validation, the tool, audit before answer);
+3. our `tools/call` handler (mcpserver/server.execute_call: argument
+   validation, the tool, audit before answer; the decide stage has already
+   answered every refusal);
 4. `model_dump(by_alias, exclude_none)` and
    `mcp_types.methods.serialize_server_result` (the per-version sieve);
 5. a JSON-RPC response, or the JSON-RPC error the SDK's dispatcher would
@@ -20,12 +21,13 @@ per-version schemas, and nothing else:
 Anything else (other methods, sessions, SSE, the 2026-07-28 generation, a
 body or header the SDK would refuse) is not `eligible` and goes to the SDK,
 which stays the one implementation of everything but this path.
-tests/mcpserver/test_fastpath.py holds the two paths to identical answers.
+tests/mcpserver/test_fastpath.py holds the two paths to identical answers,
+and fails when the installed SDK is not the one (CHECKED_AGAINST) whose
+pipeline this module was read against: an upgrade must be re-read here.
 """
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -34,19 +36,19 @@ from mcp_types import methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from mcpserver.server import call_tool
+from mcpserver.audit_sink import AuditSink
+from mcpserver.pipeline.admitted import Admitted
+from mcpserver.server import execute_call
+from mcpserver.tools import ToolCall
 
 logger = logging.getLogger(__name__)
 
+CHECKED_AGAINST = {"mcp": "2.3.0", "mcp-types": "2.3.0"}
+"""The SDK distributions whose request pipeline (mcp.server.runner) this
+module reproduces."""
+
 _METHOD = "tools/call"
 _MESSAGE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
-
-
-@dataclass(frozen=True)
-class _RequestContext:
-    """The part of the SDK's ServerRequestContext that `call_tool` reads."""
-
-    request_id: str | int
 
 
 def _accepts_json(accept: str | None) -> bool:
@@ -97,10 +99,16 @@ def _error_payload(request_id: str | int, exc: Exception) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": _dump(error)}
 
 
-async def answer(message: dict[str, Any], *, version: str | None) -> bytes:
+async def answer(
+    message: dict[str, Any],
+    *,
+    version: str | None,
+    admitted: Admitted,
+    audit: AuditSink,
+) -> bytes:
     """The JSON-RPC response body for an `eligible` tools/call message.
 
-    The caller has bound the request's state (mcpserver.server.bind_request).
+    `admitted` carries the principal and the decide stage's decision.
     """
     negotiated = version or types.DEFAULT_NEGOTIATED_VERSION
     request_id = message["id"]
@@ -110,7 +118,14 @@ async def answer(message: dict[str, Any], *, version: str | None) -> bytes:
         typed = types.CallToolRequestParams.model_validate(
             {} if params is None else params, by_name=False
         )
-        result = await call_tool(_RequestContext(request_id), typed)  # type: ignore[arg-type]
+        call = ToolCall(
+            principal=admitted.principal,
+            name=typed.name,
+            arguments=typed.arguments or {},
+            request_id=str(request_id),
+        )
+        decision = admitted.decision if admitted.tool == typed.name else None
+        result = await execute_call(call, decision, audit=audit)
     except Exception as exc:
         return _encode(_error_payload(request_id, exc))
     try:

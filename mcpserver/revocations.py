@@ -9,12 +9,9 @@ each process by polling and is at most MAX_AGE_SECONDS old when used:
   subject (user and tenant by primary key, client by client_id) issued at or
   before the entry's `created_at`;
 - the status of each subject this process has accepted a token for
-  recently: the user is active and still a member of the token's tenant,
-  the tenant is active, and the client (DOT Application) still exists and
-  is not disabled (oauth.ClientProfile.is_disabled). A
-  subject seen for the first time is looked up once before its token is
-  accepted; after that the poller re-checks it with every poll. This also
-  covers a user, tenant or client disabled in the admin without a feed entry.
+  recently (mcpserver/subject_status.py), re-checked with every poll. This
+  also covers a user, tenant or client disabled in the admin without a
+  feed entry.
 
 One background task per process (`poll_forever`, started by the MCP app's
 lifespan) polls every MCP_REVOCATION_POLL_SECONDS and reloads the signing
@@ -25,21 +22,23 @@ no token is accepted (`FeedUnavailable`): the check fails closed.
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, TypeVar
 
 import anyio
 from django.db.models import Q
 from django.utils import timezone
-from oauth2_provider.models import get_application_model
 
 from mcpserver.aio import LoopLock
 from mcpserver.db import run_db
 from mcpserver.keystore import KEYS, KeyRow, load_key_rows
+from mcpserver.subject_status import (
+    SubjectKeys,
+    SubjectStates,
+    SubjectTracker,
+    load_subject_states,
+)
 from oauth.models import Revocation
-from tenants.models import Membership, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +53,6 @@ PostgreSQL ids are not committed in order: a slow transaction can commit id
 _FULL_RELOAD_SECONDS) catches such entries.
 """
 _FULL_RELOAD_SECONDS = 30.0
-_SUBJECT_IDLE_SECONDS = 20 * 60.0
-_CHUNK = 500
-
-K = TypeVar("K")
 
 
 class FeedUnavailable(Exception):
@@ -74,43 +69,10 @@ class RevocationRow:
 
 
 @dataclass(frozen=True)
-class SubjectKeys:
-    """Subjects to look up: (user, tenant) memberships, tenants, clients."""
-
-    members: frozenset[tuple[int, int]] = frozenset()
-    tenants: frozenset[int] = frozenset()
-    clients: frozenset[str] = frozenset()
-
-    def __bool__(self) -> bool:
-        return bool(self.members or self.tenants or self.clients)
-
-
-@dataclass(frozen=True)
-class SubjectStates:
-    """The answer to a SubjectKeys lookup: which of them are active."""
-
-    queried: SubjectKeys
-    active_members: frozenset[tuple[int, int]]
-    active_tenants: frozenset[int]
-    existing_clients: frozenset[str]
-
-
-@dataclass(frozen=True)
 class PollResult:
     revocations: list[RevocationRow]
     keys: list[KeyRow]
     subjects: SubjectStates
-
-
-def _chunks(values: Iterable[K]) -> Iterator[list[K]]:
-    batch: list[K] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == _CHUNK:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def load_revocations(*, after_id: int | None) -> list[RevocationRow]:
@@ -135,39 +97,6 @@ def load_revocations(*, after_id: int | None) -> list[RevocationRow]:
         )
         for entry in entries.only("id", "kind", "subject", "created_at", "expires_at")
     ]
-
-
-def load_subject_states(keys: SubjectKeys) -> SubjectStates:
-    """Look up which of `keys` are active (sync, DB; a few queries per 500 keys)."""
-    members: set[tuple[int, int]] = set()
-    for batch in _chunks(keys.members):
-        rows = Membership.objects.filter(
-            user_id__in={user for user, _ in batch},
-            tenant_id__in={tenant for _, tenant in batch},
-            user__is_active=True,
-        ).values_list("user_id", "tenant_id")
-        members.update(set(rows) & set(batch))
-    tenants: set[int] = set()
-    for batch in _chunks(keys.tenants):
-        tenants.update(
-            Tenant.objects.filter(pk__in=batch, is_active=True).values_list(
-                "pk", flat=True
-            )
-        )
-    clients: set[str] = set()
-    application_model = get_application_model()
-    for batch in _chunks(keys.clients):
-        clients.update(
-            application_model.objects.filter(client_id__in=batch)
-            .exclude(profile__is_disabled=True)
-            .values_list("client_id", flat=True)
-        )
-    return SubjectStates(
-        queried=keys,
-        active_members=frozenset(members),
-        active_tenants=frozenset(tenants),
-        existing_clients=frozenset(clients),
-    )
 
 
 def load_poll(*, after_id: int | None, subjects: SubjectKeys) -> PollResult:
@@ -244,91 +173,6 @@ class RevocationFeed:
             if entry is not None and issued_at <= entry[0]:
                 return f"{kind} revoked"
         return None
-
-
-class _StatusMap(Generic[K]):
-    """Subject -> (active, last seen); idle subjects are forgotten."""
-
-    def __init__(self) -> None:
-        self._entries: dict[K, tuple[bool, float]] = {}
-
-    def __contains__(self, key: K) -> bool:
-        return key in self._entries
-
-    def is_active(self, key: K) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and entry[0]
-
-    def touch(self, key: K, now: float) -> None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries[key] = (entry[0], now)
-
-    def set(self, keys: Iterable[K], active: frozenset[K], now: float) -> None:
-        for key in keys:
-            last_seen = self._entries.get(key, (False, now))[1]
-            self._entries[key] = (key in active, last_seen)
-
-    def live_keys(self, now: float) -> frozenset[K]:
-        self._entries = {
-            key: entry
-            for key, entry in self._entries.items()
-            if now - entry[1] < _SUBJECT_IDLE_SECONDS
-        }
-        return frozenset(self._entries)
-
-
-class SubjectTracker:
-    """Active users (as members), tenants and clients this process accepted."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self._members: _StatusMap[tuple[int, int]] = _StatusMap()
-        self._tenants: _StatusMap[int] = _StatusMap()
-        self._clients: _StatusMap[str] = _StatusMap()
-
-    def missing(self, *, user_id: int, tenant_id: int, client_id: str) -> SubjectKeys:
-        """The subjects of a token that have never been looked up."""
-        member = (user_id, tenant_id)
-        return SubjectKeys(
-            members=frozenset() if member in self._members else frozenset({member}),
-            tenants=frozenset()
-            if tenant_id in self._tenants
-            else frozenset({tenant_id}),
-            clients=frozenset()
-            if client_id in self._clients
-            else frozenset({client_id}),
-        )
-
-    def refusal(self, *, user_id: int, tenant_id: int, client_id: str) -> str | None:
-        """Why the subjects of a token are refused, or None; marks them seen."""
-        now = time.monotonic()
-        self._members.touch((user_id, tenant_id), now)
-        self._tenants.touch(tenant_id, now)
-        self._clients.touch(client_id, now)
-        if not self._members.is_active((user_id, tenant_id)):
-            return "user inactive or not a member of the tenant"
-        if not self._tenants.is_active(tenant_id):
-            return "tenant inactive"
-        if not self._clients.is_active(client_id):
-            return "client disabled"
-        return None
-
-    def all_keys(self) -> SubjectKeys:
-        now = time.monotonic()
-        return SubjectKeys(
-            members=self._members.live_keys(now),
-            tenants=self._tenants.live_keys(now),
-            clients=self._clients.live_keys(now),
-        )
-
-    def apply(self, states: SubjectStates) -> None:
-        now = time.monotonic()
-        self._members.set(states.queried.members, states.active_members, now)
-        self._tenants.set(states.queried.tenants, states.active_tenants, now)
-        self._clients.set(states.queried.clients, states.existing_clients, now)
 
 
 FEED = RevocationFeed()
@@ -422,13 +266,12 @@ async def poll_forever(interval: float) -> None:
 
 
 def reset() -> None:
-    """Forget all per-process state (feed, subjects, keys, verified tokens)."""
+    """Forget the feed, the subject states and the keys of this process.
+
+    mcpserver.auth.reset_process_state also forgets the verified tokens.
+    """
     global _last_failure
     _last_failure = float("-inf")
     FEED.clear()
     SUBJECTS.clear()
     KEYS.clear()
-    # Imported here: mcpserver.auth imports this module.
-    from mcpserver.auth import VERIFIED
-
-    VERIFIED.clear()

@@ -1,29 +1,23 @@
 """The MCP server: the SDK's low-level Server with our tools/list and tools/call.
 
-The ASGI app (mcpserver/asgi.py) authenticates every request and binds a
-RequestState (the Principal, and any policy decision it already made before
-dispatch) for the handlers here. Both handlers decide through
-mcpserver.policy.decide, and every `tools/call` is audited before its answer
-leaves (DESIGN invariants 1 and 2):
+The stages before dispatch (mcpserver/pipeline/) have authenticated the
+request and, for a `tools/call`, decided it and answered every refusal, so
+the handlers here see only an admitted principal (from the request's
+scope, mcpserver/pipeline/admitted.py) and, for a call, an allowed
+decision. `execute_call`, shared with the fast path, then:
 
-- hidden or unknown tool: audited `tool_denied`, answered like a tool that
-  does not exist (JSON-RPC -32602 "Unknown tool: <name>");
-- missing scope: audited `tool_denied`, answered -32003 with the required
-  scopes (normally answered earlier, as HTTP 403, by the ASGI app);
-- arguments that fail the tool's JSON schema: audited `tool_failed`,
-  answered -32602 with the reason;
-- otherwise the tool runs; the result is audited `tool_called` (or
-  `tool_failed` for an `isError` result) and then returned.
+- checks the arguments against the tool's JSON schema: on failure the call
+  is audited `tool_failed` and answered -32602 with the reason;
+- runs the tool; its result is audited `tool_called` (or `tool_failed` for
+  an `isError` result) and then returned; a tool that raises is audited
+  `tool_failed` and answered -32603 "Internal error".
 
 If the audit row cannot be committed the call fails with JSON-RPC -32603 and
-no tool result is sent.
+no tool result is sent (DESIGN invariant 2). A handler reached without the
+stages' state (a mounting mistake) fails closed the same way.
 """
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
@@ -33,87 +27,35 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from audit.models import AuditEvent
-from mcpserver import audit_sink
+from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import Principal
-from mcpserver.policy import Decision, adecide, aget_tool_policy, decide
+from mcpserver.pipeline.admitted import Admitted, admitted_from
+from mcpserver.policy import Decision, aget_tool_policy, decide
 from mcpserver.tools import TOOLS, ToolCall
 
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "mcp-oauth-django"
 SERVER_VERSION = "0.1.0"
-FORBIDDEN = -32003
-"""JSON-RPC error code of a call refused for missing scopes (HTTP 403)."""
-_MAX_NAME_IN_MESSAGE = 128
 _MAX_ERROR_MESSAGE = 300
 
 Event = AuditEvent.Event
 Outcome = AuditEvent.Outcome
 
 
-@dataclass(frozen=True)
-class RequestState:
-    """What the ASGI app established for one HTTP request."""
-
-    principal: Principal
-    decisions: Mapping[str, Decision] = field(default_factory=dict)
-
-
-_request_state: ContextVar[RequestState | None] = ContextVar(
-    "mcp_request_state", default=None
-)
-
-
-@contextmanager
-def bind_request(state: RequestState) -> Iterator[None]:
-    """Make `state` the current request's state for the handlers it reaches.
-
-    The SDK runs a request's handler in the context of the task that
-    delivered the request (legacy transport) or in that task itself (the
-    2026-07-28 path), so a context variable set here reaches it.
-    """
-    token = _request_state.set(state)
-    try:
-        yield
-    finally:
-        _request_state.reset(token)
-
-
-def _current() -> RequestState:
-    state = _request_state.get()
-    if state is None:  # only reachable if the app is mounted without auth
+def _admitted(ctx: ServerRequestContext[Any]) -> Admitted:
+    admitted = admitted_from(ctx.request)
+    if admitted is None:  # only reachable if the app is mounted without stages
+        logger.error("An MCP handler ran without an admitted request")
         raise MCPError(types.INTERNAL_ERROR, "Internal error")
-    return state
+    return admitted
 
 
-def unknown_tool_error(name: str) -> types.ErrorData:
-    """The one answer for a tool that does not exist *or* is hidden."""
-    return types.ErrorData(
-        code=types.INVALID_PARAMS,
-        message=f"Unknown tool: {name[:_MAX_NAME_IN_MESSAGE]}",
-    )
-
-
-def insufficient_scope_error(name: str, decision: Decision) -> types.ErrorData:
-    """The answer for a tool the tenant has but the token's scopes do not cover."""
-    return types.ErrorData(
-        code=FORBIDDEN,
-        message=(
-            f"Insufficient scope: {name} needs "
-            f"{' '.join(sorted(decision.required_scopes))}"
-        ),
-        data={
-            "required_scopes": sorted(decision.required_scopes),
-            "missing_scopes": sorted(decision.missing_scopes),
-        },
-    )
-
-
-async def _audit(call: ToolCall, *, event: str, outcome: str, reason: str) -> None:
+async def _audit(
+    audit: AuditSink, call: ToolCall, *, event: str, outcome: str, reason: str
+) -> None:
     try:
-        await audit_sink.write_audit(
-            call.audit_fields(event=event, outcome=outcome, reason=reason)
-        )
+        await audit(call.audit_fields(event=event, outcome=outcome, reason=reason))
     except Exception:
         logger.exception("Audit write failed; refusing to answer %s", call.name)
         raise MCPError(
@@ -121,15 +63,12 @@ async def _audit(call: ToolCall, *, event: str, outcome: str, reason: str) -> No
         ) from None
 
 
-async def list_tools(
-    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-) -> types.ListToolsResult:
+async def list_tools(principal: Principal) -> types.ListToolsResult:
     """Exactly the tenant's enabled tools; those the token cannot call say why.
 
     Each tool's `_meta` has `required_scopes`, and `missing_scopes` when the
     token lacks some of them.
     """
-    principal = _current().principal
     try:
         policy = await aget_tool_policy(principal.tenant_id)
     except Exception:
@@ -155,35 +94,18 @@ async def list_tools(
     return types.ListToolsResult(tools=tools)
 
 
-async def call_tool(
-    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+async def execute_call(
+    call: ToolCall, decision: Decision | None, *, audit: AuditSink
 ) -> types.CallToolResult:
-    """Decide, validate, run and audit one tool call (see the module docstring)."""
-    state = _current()
-    call = ToolCall(
-        principal=state.principal,
-        name=params.name,
-        arguments=params.arguments or {},
-        request_id=str(ctx.request_id),
-    )
-    decision = state.decisions.get(call.name)
-    if decision is None:
-        try:
-            decision = await adecide(call.principal, call.name)
-        except Exception:
-            logger.exception("Reading the tool policy failed")
-            raise MCPError(types.INTERNAL_ERROR, "Internal error") from None
-    if not decision.allowed:
-        await _audit(
-            call,
-            event=Event.TOOL_DENIED,
-            outcome=Outcome.DENIED,
-            reason=decision.audit_reason,
-        )
-        if decision.hidden:
-            raise MCPError.from_error_data(unknown_tool_error(call.name))
-        raise MCPError.from_error_data(insufficient_scope_error(call.name, decision))
+    """Validate, run and audit one call that decide_call allowed.
 
+    Raises MCPError (the SDK's error answer) for invalid arguments, a tool
+    that raised, an audit row that could not be committed, or a missing or
+    refusing decision (fail closed: decide_call answers refusals itself).
+    """
+    if decision is None or not decision.allowed or call.name not in TOOLS:
+        logger.error("tools/call %s reached dispatch undecided", call.name[:128])
+        raise MCPError(types.INTERNAL_ERROR, "Internal error")
     spec = TOOLS[call.name]
     error = best_match(spec.validator.iter_errors(dict(call.arguments)))
     if error is not None:
@@ -191,6 +113,7 @@ async def call_tool(
         problem = f"{where}: {error.message}" if where else error.message
         problem = problem[:_MAX_ERROR_MESSAGE]
         await _audit(
+            audit,
             call,
             event=Event.TOOL_FAILED,
             outcome=Outcome.ERROR,
@@ -205,13 +128,12 @@ async def call_tool(
                 "reason": error.message[:_MAX_ERROR_MESSAGE],
             },
         )
-
     try:
         outcome = await spec.run(call)
     except Exception:
         logger.exception("Tool %s raised", call.name)
         try:
-            await audit_sink.write_audit(
+            await audit(
                 call.audit_fields(
                     event=Event.TOOL_FAILED,
                     outcome=Outcome.ERROR,
@@ -224,6 +146,7 @@ async def call_tool(
     if not outcome.audited:
         failed = outcome.result.is_error
         await _audit(
+            audit,
             call,
             event=Event.TOOL_FAILED if failed else Event.TOOL_CALLED,
             outcome=Outcome.ERROR if failed else Outcome.OK,
@@ -243,8 +166,27 @@ def _no_param_headers(name: str) -> None:
     return None
 
 
-def build_server() -> Server[Any]:
+def build_server(*, audit: AuditSink) -> Server[Any]:
     """The low-level MCP server with our handlers; transport-agnostic."""
+
+    async def on_list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return await list_tools(_admitted(ctx).principal)
+
+    async def on_call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        admitted = _admitted(ctx)
+        call = ToolCall(
+            principal=admitted.principal,
+            name=params.name,
+            arguments=params.arguments or {},
+            request_id=str(ctx.request_id),
+        )
+        decision = admitted.decision if admitted.tool == params.name else None
+        return await execute_call(call, decision, audit=audit)
+
     return Server(
         SERVER_NAME,
         version=SERVER_VERSION,
@@ -253,6 +195,6 @@ def build_server() -> Server[Any]:
             "OAuth scopes a call needs."
         ),
         get_tool_input_schema=_no_param_headers,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
     )

@@ -1,20 +1,24 @@
 """The stateless tools/call fast path answers exactly as the SDK path does.
 
-Each request is sent twice, with MCP_FAST_TOOLS_CALL on and off, and the
+Each request is sent twice, to a server started with MCP_FAST_TOOLS_CALL on
+and to one started with it off (the switch is read at start-up), and the
 two answers (status, content type, JSON body) and the audit rows they left
-must be the same. Requests the fast path must not take (other methods,
-other generations, odd bodies) are checked to reach the SDK.
+must be the same, including for a tool that raises. Requests the fast path
+must not take (other methods, other generations, odd bodies) are checked to
+reach the SDK.
 """
 
 import json
+from dataclasses import replace
+from importlib.metadata import version as installed_version
 from typing import Any
 
 import pytest
 
 from audit.models import AuditEvent
-from mcpserver import fastpath
+from mcpserver import fastpath, tools
 from mcpserver.db import run_db
-from tests.mcpserver.conftest import ACCEPT, LEGACY, Demo, http_client
+from tests.mcpserver.conftest import ACCEPT, LEGACY, Demo, http_client, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,34 +68,70 @@ async def _audit() -> list[tuple[str, str, str, str, Any]]:
 @pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v or "no-header")
 @pytest.mark.parametrize("case", list(CASES))
 async def test_the_fast_path_answers_as_the_sdk_does(
-    mcp_app: Demo, settings, case: str, version: str | None
+    demo: Demo, settings, case: str, version: str | None
 ) -> None:
-    token = await mcp_app.atoken("alice", ["tools:call", "admin"])
+    token = await demo.atoken("alice", ["tools:call", "admin"])
     answers, audits = [], []
     for fast in (True, False):
         settings.MCP_FAST_TOOLS_CALL = fast
-        before = len(await _audit())
-        answers.append(await _post(token, CASES[case], version))
-        audits.append((await _audit())[before:])
+        async with running_app():
+            before = len(await _audit())
+            answers.append(await _post(token, CASES[case], version))
+            audits.append((await _audit())[before:])
     assert answers[0] == answers[1]
     assert audits[0] == audits[1]
     status, content_type, _ = answers[0]
     assert (status, content_type) == (200, "application/json")
 
 
-async def test_integer_ids_and_absent_params_match(mcp_app: Demo, settings) -> None:
-    token = await mcp_app.atoken("alice")
+async def test_integer_ids_and_absent_params_match(demo: Demo, settings) -> None:
+    token = await demo.atoken("alice")
     answers = []
     for fast in (True, False):
         settings.MCP_FAST_TOOLS_CALL = fast
-        answers.append(
-            (
-                await _post(token, CASES["echo"], LEGACY, request_id=7),
-                await _post(token, None, LEGACY, request_id=8),
+        async with running_app():
+            answers.append(
+                (
+                    await _post(token, CASES["echo"], LEGACY, request_id=7),
+                    await _post(token, None, LEGACY, request_id=8),
+                )
             )
-        )
     assert answers[0] == answers[1]
     assert answers[0][0][2]["id"] == 7
+
+
+@pytest.mark.parametrize("version", [LEGACY, None], ids=lambda v: v or "no-header")
+async def test_a_tool_that_raises_is_answered_as_the_sdk_does(
+    demo: Demo, settings, monkeypatch: pytest.MonkeyPatch, version: str | None
+) -> None:
+    async def raises(call: tools.ToolCall) -> tools.ToolOutcome:
+        raise RuntimeError("secret detail of a broken tool")
+
+    monkeypatch.setitem(tools.TOOLS, "echo", replace(tools.TOOLS["echo"], run=raises))
+    token = await demo.atoken("alice")
+    answers, audits = [], []
+    for fast in (True, False):
+        settings.MCP_FAST_TOOLS_CALL = fast
+        async with running_app():
+            before = len(await _audit())
+            answers.append(await _post(token, CASES["echo"], version))
+            audits.append((await _audit())[before:])
+    assert answers[0] == answers[1]
+    assert audits[0] == audits[1]
+    status, _, body = answers[0]
+    assert status == 200
+    assert body["error"] == {"code": -32603, "message": "Internal error"}
+    assert [row[:4] for row in audits[0]] == [
+        ("tool_failed", "error", "echo", "internal error")
+    ]
+
+
+@pytest.mark.parametrize("distribution", sorted(fastpath.CHECKED_AGAINST))
+def test_the_installed_sdk_is_the_one_the_fast_path_was_read_against(
+    distribution: str,
+) -> None:
+    """An SDK upgrade fails here until fastpath.py is re-read against it."""
+    assert installed_version(distribution) == fastpath.CHECKED_AGAINST[distribution]
 
 
 @pytest.mark.parametrize(

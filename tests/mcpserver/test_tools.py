@@ -11,9 +11,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from audit import writer
 from audit.models import AuditEvent
 from config.asgi import application
-from mcpserver import audit_sink
 from mcpserver.db import run_db
 from tenants import tools_services
 from tenants.models import Document, Report, TenantTool, Tool
@@ -421,7 +421,7 @@ async def test_a_failed_audit_write_fails_the_call(
     async def broken(event_fields: Any) -> None:
         raise RuntimeError("audit database is gone")
 
-    monkeypatch.setattr(audit_sink, "write_audit", broken)
+    monkeypatch.setattr(writer, "write", broken)
     bob = await mcp_app.atoken("bob")
 
     reply = await post_rpc(

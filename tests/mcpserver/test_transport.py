@@ -76,6 +76,17 @@ async def test_an_unsupported_protocol_version_is_400(carol: str) -> None:
     assert MODERN in error["data"]["supported"]
 
 
+async def test_an_unsupported_version_lists_only_what_discover_advertises(
+    carol: str,
+) -> None:
+    discover = await post_rpc(carol, "server/discover", version=MODERN)
+    refused = await _post(
+        carol, json.dumps(LIST), **{"MCP-Protocol-Version": "2099-01-01"}
+    )
+    advertised = discover.json()["result"]["supportedVersions"]
+    assert refused.json()["error"]["data"]["supported"] == advertised
+
+
 async def test_a_declared_oversized_body_is_413(carol: str, settings) -> None:
     settings.MCP_MAX_BODY_BYTES = 1000
     body = json.dumps(call_params("echo", message="x" * 2000))
@@ -124,6 +135,21 @@ async def test_modern_requests_need_matching_routing_headers(carol: str) -> None
     )
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"]["code"] == -32020
+
+
+async def test_routing_headers_match_without_surrounding_whitespace(
+    carol: str,
+) -> None:
+    """RFC 9110 §5.5: whitespace around a field value is not part of it."""
+    response = await post_rpc(
+        carol,
+        "tools/call",
+        call_params("echo", message="trimmed"),
+        version=MODERN,
+        headers={"Mcp-Name": "  echo  ", "Mcp-Method": "\ttools/call "},
+    )
+    assert response.status_code == HTTPStatus.OK, response.text
+    assert response.json()["result"]["content"][0]["text"] == "trimmed"
 
 
 async def test_not_running_is_503(demo: Demo) -> None:

@@ -1,0 +1,12 @@
+"""The stages of one /mcp request, in the order mcpserver/asgi.py runs them.
+
+1. `guard`: transport checks and the one JSON-RPC message (`Inbound`);
+2. `authentication`: bearer token -> `Principal`, or the 401 challenge;
+3. `admission`: per-tenant limits (admits everything today);
+4. `decide`: the policy decision for a `tools/call`, and a refusal's audit
+   row and answer;
+5. `dispatch`: the SDK session manager, or the fast path.
+
+A stage may import the ones before it (and `refusal`, which they all use),
+never a later one; what a stage learns reaches the next as an argument.
+"""

@@ -1,0 +1,124 @@
+"""Stage 5, dispatch: hand an admitted request to what answers it.
+
+- in stateless mode only POST is served (405 otherwise: there is no stream
+  to resume and no session to end);
+- a stateless, handshake-era `tools/call` that mcpserver/fastpath.py takes
+  is answered there (the SDK's validation and result shaping, without its
+  per-request transport);
+- everything else goes to the SDK's StreamableHTTPSessionManager, with the
+  `Admitted` state in the ASGI scope for our handlers (mcpserver/server.py)
+  and, in session mode, the SDK's own authenticated user, to which it binds
+  each session.
+"""
+
+from django.conf import settings
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from mcpserver import fastpath
+from mcpserver.asgi_types import Message, Receive, Scope, Send
+from mcpserver.audit_sink import AuditSink
+from mcpserver.pipeline.admitted import SCOPE_KEY, Admitted
+from mcpserver.pipeline.guard import SESSION_ID_HEADER, Inbound
+from mcpserver.pipeline.refusal import Refusal, oauth_error, send_body
+
+
+class Dispatcher:
+    """Dispatch for one running session manager; switches fixed at start-up."""
+
+    def __init__(
+        self,
+        manager: StreamableHTTPSessionManager,
+        *,
+        sessions: bool,
+        fast_path: bool,
+        audit: AuditSink,
+    ) -> None:
+        self.manager = manager
+        self.sessions = sessions
+        self.fast_path = fast_path and not sessions
+        self.audit = audit
+
+    def refuses_before_handlers(self, inbound: Inbound) -> bool:
+        """Whether the SDK refuses this request before any handler runs.
+
+        With sessions, a handshake-era POST without a session id that is
+        not `initialize` is answered 400 by the SDK (clients rely on that),
+        so it is left undecided and unaudited.
+        """
+        handshake_era = inbound.version in (None, *HANDSHAKE_PROTOCOL_VERSIONS)
+        return (
+            self.sessions
+            and handshake_era
+            and inbound.header(SESSION_ID_HEADER) is None
+        )
+
+    async def dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        inbound: Inbound,
+        admitted: Admitted,
+    ) -> None:
+        """Answer the request; the stages before have accepted it."""
+        if inbound.method != "POST" and not self.sessions:
+            raise Refusal(
+                405,
+                oauth_error("invalid_request", "Only POST is served here."),
+                [("allow", "POST")],
+            )
+        if inbound.message is not None and self._fast_path_takes(inbound):
+            answer = await fastpath.answer(
+                inbound.message,
+                version=inbound.version,
+                admitted=admitted,
+                audit=self.audit,
+            )
+            await send_body(send, 200, answer, [])
+            return
+        if inbound.body is not None:
+            receive = _replay(inbound.body, receive)
+        if self.sessions:
+            principal = admitted.principal
+            scope["user"] = AuthenticatedUser(
+                AccessToken(
+                    token=principal.token,
+                    client_id=principal.client_id,
+                    scopes=sorted(principal.scopes),
+                    expires_at=principal.exp,
+                    resource=settings.MCP_RESOURCE_URL,
+                    subject=str(principal.user_id),
+                    claims={"iss": settings.PUBLIC_URL},
+                )
+            )
+        scope[SCOPE_KEY] = admitted
+        await self.manager.handle_request(scope, receive, send)
+
+    def _fast_path_takes(self, inbound: Inbound) -> bool:
+        return (
+            self.fast_path
+            and inbound.message is not None
+            and fastpath.eligible(
+                inbound.message,
+                version=inbound.version,
+                accept=inbound.header("accept"),
+                content_type=inbound.header("content-type"),
+            )
+        )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields the already-read body, then the real stream."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

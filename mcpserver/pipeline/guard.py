@@ -1,0 +1,250 @@
+"""Stage 1, the transport guard: is this an HTTP request /mcp can read?
+
+`guard` checks, in order, and raises `Refusal` at the first failure:
+
+- `Host` against DJANGO_ALLOWED_HOSTS and PUBLIC_URL (421) and `Origin`
+  (scheme, host and port; 403), before anything else, so a rebinding page
+  learns nothing, not even whether a token would be accepted;
+- an access token in the query string (400, RFC 6750 §2.3 is not offered);
+- a declared or streamed body over MCP_MAX_BODY_BYTES (413);
+- for a POST: JSON (400 -32700), exactly one JSON-RPC object (400 -32600)
+  and a served MCP-Protocol-Version (400 -32022, listing the versions that
+  `server/discover` advertises, as the SDK does).
+
+It also trims surrounding whitespace from header values in the ASGI scope
+(RFC 9110 §5.5: it is not part of the value), so the SDK's comparison of
+`Mcp-Name` / `Mcp-Method` with the body sees `echo`, not `  echo  `.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import mcp_types as types
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from mcp.shared.inbound import unsupported_protocol_version_rejection
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+from mcpserver.asgi_types import Receive, Scope
+from mcpserver.challenges import error_challenge
+from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, rpc_error
+
+PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
+SESSION_ID_HEADER = "mcp-session-id"
+SERVED_PROTOCOL_VERSIONS = frozenset(
+    (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
+)
+_MAX_ECHOED_VERSION = 64
+_OWS = (b" ", b"\t")
+
+
+@dataclass(frozen=True)
+class ToolCallMessage:
+    """A well-formed `tools/call` request: its id, tool name and arguments."""
+
+    request_id: str | int
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A request that passed the guard.
+
+    `headers` maps lower-case names to every value sent (trimmed). For a
+    POST, `body` is the raw body and `message` the one JSON-RPC object it
+    holds; both are None for other methods.
+    """
+
+    method: str
+    headers: dict[str, list[str]]
+    body: bytes | None = None
+    message: dict[str, Any] | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (lower case), or None."""
+        values = self.headers.get(name)
+        return values[0] if values else None
+
+    @property
+    def version(self) -> str | None:
+        """The MCP-Protocol-Version header (already checked to be served)."""
+        return self.header(PROTOCOL_VERSION_HEADER)
+
+    @property
+    def is_modern(self) -> bool:
+        """Whether the request speaks a per-request (2026-07-28+) revision."""
+        return self.version in MODERN_PROTOCOL_VERSIONS
+
+    @property
+    def tool_call(self) -> ToolCallMessage | None:
+        """The message as a `tools/call`, if it is a well-formed one."""
+        message = self.message
+        if message is None or message.get("method") != "tools/call":
+            return None
+        request_id = message.get("id")
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            return None
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            return None
+        arguments = params.get("arguments")
+        return ToolCallMessage(
+            request_id=request_id,
+            name=params["name"],
+            arguments=arguments if isinstance(arguments, dict) else {},
+        )
+
+
+async def guard(scope: Scope, receive: Receive) -> Inbound:
+    """Check the request (see the module docstring) and read a POST's body.
+
+    Raises Refusal, or Disconnected if the client left mid-body.
+    """
+    headers = _trimmed_headers(scope)
+    if not _host_allowed(_first(headers, "host") or ""):
+        raise Refusal(421, oauth_error("invalid_request", "Host not allowed."))
+    origin = _first(headers, "origin")
+    if origin is not None and not _origin_allowed(origin):
+        raise Refusal(403, oauth_error("invalid_request", "Origin not allowed."))
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "access_token" in query:
+        raise Refusal(
+            400,
+            oauth_error(
+                "invalid_request",
+                "Access tokens are accepted only in the Authorization header, "
+                "never in the query string.",
+            ),
+            [("www-authenticate", error_challenge("invalid_request"))],
+        )
+    length = _first(headers, "content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise Refusal(400, oauth_error("invalid_request", "Bad Content-Length."))
+        if int(length) > settings.MCP_MAX_BODY_BYTES:
+            raise _body_too_large()
+    if scope["method"] != "POST":
+        return Inbound(method=scope["method"], headers=headers)
+    body = await _read_body(receive)
+    message = _parse_message(body)
+    _check_version(_first(headers, PROTOCOL_VERSION_HEADER), message)
+    return Inbound(method="POST", headers=headers, body=body, message=message)
+
+
+def _trimmed_headers(scope: Scope) -> dict[str, list[str]]:
+    """The headers by lower-case name; trims values in `scope` too."""
+    raw = scope["headers"]
+    if any(value[:1] in _OWS or value[-1:] in _OWS for _, value in raw):
+        raw = [(name, value.strip(b" \t")) for name, value in raw]
+        scope["headers"] = raw
+    headers: dict[str, list[str]] = {}
+    for name, value in raw:
+        headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return headers
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:  # Django's own default
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    public_domain, _ = split_domain_port(urlsplit(settings.PUBLIC_URL).netloc)
+    return [*hosts, public_domain]
+
+
+def _host_allowed(host: str) -> bool:
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, _allowed_hosts())
+
+
+def _origin_allowed(origin: str) -> bool:
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    if parts.path or parts.query or parts.fragment:
+        return False
+    public = urlsplit(settings.PUBLIC_URL)
+    if (parts.scheme, parts.netloc.lower()) == (public.scheme, public.netloc.lower()):
+        return True
+    return _host_allowed(parts.netloc)
+
+
+def _body_too_large() -> Refusal:
+    return Refusal(
+        413,
+        rpc_error(
+            None,
+            types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message=f"Request body larger than {settings.MCP_MAX_BODY_BYTES} bytes",
+            ),
+        ),
+    )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    limit = settings.MCP_MAX_BODY_BYTES
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _parse_message(body: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Refusal(
+            400,
+            rpc_error(
+                None, types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
+            ),
+        ) from None
+    if not isinstance(message, dict):
+        raise Refusal(
+            400,
+            rpc_error(
+                None,
+                types.ErrorData(
+                    code=types.INVALID_REQUEST,
+                    message="Body must be one JSON-RPC request or notification",
+                ),
+            ),
+        )
+    return message
+
+
+def _check_version(version: str | None, message: dict[str, Any]) -> None:
+    if version is None or version in SERVED_PROTOCOL_VERSIONS:
+        return
+    rejection = unsupported_protocol_version_rejection(version[:_MAX_ECHOED_VERSION])
+    if rejection is None:  # the SDK serves a revision this module does not list
+        return
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        request_id = None
+    raise Refusal(
+        400,
+        rpc_error(
+            request_id,
+            types.ErrorData(
+                code=rejection.code, message=rejection.message, data=rejection.data
+            ),
+        ),
+    )
