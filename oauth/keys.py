@@ -10,7 +10,7 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from oauth.models import SigningKey
@@ -64,6 +64,26 @@ def max_token_lifetime() -> timedelta:
     return timedelta(seconds=settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"])
 
 
+def _new_key(algorithm: str, *, now: datetime) -> SigningKey:
+    """An unsaved active key: a fresh key pair, the private half encrypted."""
+    private, jwk = _generate(algorithm)
+    kid = secrets.token_urlsafe(12)
+    jwk.update({"kid": kid, "alg": algorithm, "use": "sig"})
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return SigningKey(
+        kid=kid,
+        algorithm=algorithm,
+        private_key_encrypted=_fernet().encrypt(pem).decode(),
+        public_jwk=jwk,
+        is_active=True,
+        created_at=now,
+    )
+
+
 @transaction.atomic
 def create_signing_key(*, algorithm: str = SigningKey.Algorithm.RS256) -> SigningKey:
     """Create a key and make it the active one; the previous active key retires.
@@ -78,22 +98,35 @@ def create_signing_key(*, algorithm: str = SigningKey.Algorithm.RS256) -> Signin
         key.is_active = False
         key.retired_at = now
         key.save(update_fields=["is_active", "retired_at"])
-    private, jwk = _generate(algorithm)
-    kid = secrets.token_urlsafe(12)
-    jwk.update({"kid": kid, "alg": algorithm, "use": "sig"})
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return SigningKey.objects.create(
-        kid=kid,
-        algorithm=algorithm,
-        private_key_encrypted=_fernet().encrypt(pem).decode(),
-        public_jwk=jwk,
-        is_active=True,
-        created_at=now,
-    )
+    key = _new_key(algorithm, now=now)
+    key.save(force_insert=True)
+    return key
+
+
+def ensure_signing_key(*, using: str = DEFAULT_DB_ALIAS) -> SigningKey:
+    """Return the active key, creating the first one if there is none.
+
+    Called after every `migrate` (oauth/apps.py), so a server publishes its
+    key before it mints a token, and on the mint path for a database that
+    was emptied since. Exactly one key results however many processes call
+    this at once, on SQLite and PostgreSQL alike: the partial unique
+    constraint `oauth_signingkey_one_active` admits one active row, so a
+    concurrent loser's INSERT fails (on PostgreSQL it first waits for the
+    winner to commit), its savepoint rolls back, and it returns the
+    winner's key. Joins the caller's transaction (in a savepoint) or runs
+    in its own.
+    """
+    keys = SigningKey.objects.using(using)
+    key = keys.filter(is_active=True).first()
+    if key is not None:
+        return key
+    key = _new_key(SigningKey.Algorithm.RS256, now=timezone.now())
+    try:
+        with transaction.atomic(using=using):
+            key.save(using=using, force_insert=True)
+    except IntegrityError:
+        return keys.get(is_active=True)
+    return key
 
 
 def rotate_signing_key(*, algorithm: str = SigningKey.Algorithm.RS256) -> SigningKey:
@@ -120,14 +153,8 @@ def _load(key: SigningKey) -> LoadedKey:
 
 
 def active_signing_key() -> LoadedKey:
-    """Return the active key, creating the first one on first use."""
-    key = SigningKey.objects.filter(is_active=True).first()
-    if key is None:
-        with transaction.atomic():
-            key = SigningKey.objects.select_for_update().filter(is_active=True).first()
-            if key is None:
-                key = create_signing_key()
-    return _load(key)
+    """Return the active key, loaded for signing (`ensure_signing_key`)."""
+    return _load(ensure_signing_key())
 
 
 def published_keys() -> list[SigningKey]:
