@@ -4,6 +4,7 @@
     .venv/bin/python scripts/bench_targets.py --database postgres
     .venv/bin/python scripts/bench_targets.py --tool bench    # manage.py bench
     .venv/bin/python scripts/bench_targets.py --plot bench.png
+    .venv/bin/python scripts/bench_targets.py --baseline REV  # HEAD vs a commit
 
 Starts, on a fresh database seeded with the demo data: this server with one
 uvicorn worker, with two, and with one and the audit of tool calls off
@@ -13,7 +14,10 @@ path (../shared/seedref, copied to .cache/seedref and installed with
 by round (A B, B A, A B) and takes the median of each, because the machine
 is shared and noisy. The load generator is ../shared/bench/bench.sh (wrk;
 `apt-get install -y wrk`) or, with --tool bench, `manage.py bench`.
-Everything started is stopped at the end.
+With --baseline REV, one worker of this checkout is also measured against
+one worker of commit REV (checked out with `git worktree` under .cache/,
+run with this checkout's virtualenv on the same database): a change must
+not cost throughput. Everything started is stopped at the end.
 """
 
 import argparse
@@ -88,10 +92,12 @@ def _database(kind: str) -> Iterator[str]:
 
 
 @contextmanager
-def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+def _process(
+    command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> Iterator[None]:
     with log.open("w") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
         )
         try:
             yield
@@ -104,7 +110,13 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[Non
 
 
 def _our_server(
-    stack: ExitStack, database_url: str, workers: int, **extra: str
+    stack: ExitStack,
+    database_url: str,
+    workers: int,
+    *,
+    root: Path = ROOT,
+    label: str = "django",
+    **extra: str,
 ) -> Target:
     port = _free_port()
     env = {
@@ -133,6 +145,7 @@ def _our_server(
             ],
             env,
             CACHE / "bench" / f"server-{port}.log",
+            cwd=root,
         )
     )
     _wait_for(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server")
@@ -145,8 +158,27 @@ def _our_server(
         check=True,
     ).stdout.strip()
     audit = "off" if extra.get("MCP_AUDIT_TOOL_CALLS") == "false" else "on"
-    name = f"django {workers}w audit {audit}"
+    name = f"{label} {workers}w audit {audit}"
     return Target(name, f"http://127.0.0.1:{port}/mcp", token, env, audit == "on")
+
+
+@contextmanager
+def _worktree(revision: str) -> Iterator[Path]:
+    """A detached checkout of `revision` under .cache/, removed afterwards."""
+    path = CACHE / "bench" / f"baseline-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        shutil.copy(ROOT / ".env", path / ".env")
+        yield path
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False
+        )
 
 
 def _seedref(stack: ExitStack) -> Target:
@@ -260,6 +292,9 @@ COMPARISONS = {
         "audit on vs off, 1 worker, c=16", "one", "off", 16, 16, 0.9, False
     ),
     "scale": Comparison("2 workers, c=16 vs c=1", "two", "two", 16, 1, 1.6, False),
+    "baseline": Comparison(
+        "1 worker, c=16, this checkout vs --baseline", "one", "base", 16, 16, 0.95, True
+    ),
 }
 
 
@@ -276,7 +311,18 @@ def main() -> None:
         action="append",
         help="measure only this comparison (repeatable); starts only its servers",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also compare one worker with one worker of commit REV",
+    )
     args = parser.parse_args()
+    if args.baseline and not args.only:
+        args.only = ["baseline"]
+    elif args.baseline and "baseline" not in args.only:
+        args.only.append("baseline")
+    if args.only and "baseline" in args.only and not args.baseline:
+        raise SystemExit("--only baseline needs --baseline REV")
     measure = _wrk if args.tool == "wrk" else _bench
     if args.tool == "wrk" and shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
@@ -309,6 +355,13 @@ def main() -> None:
                 MCP_AUDIT_TOOL_CALLS="false",
             ),
             "seed": lambda: _seedref(stack),
+            "base": lambda: _our_server(
+                stack,
+                database_url,
+                1,
+                root=stack.enter_context(_worktree(args.baseline)),
+                label=f"django@{args.baseline}",
+            ),
         }
         targets = {name: start() for name, start in starters.items() if name in needed}
         for target in targets.values():  # warm every path up once
@@ -321,7 +374,9 @@ def main() -> None:
             ours, theirs = _alternate(
                 measure, a, b, conc_a, conc_b, args.rounds, args.seconds
             )
-            versus = " vs seedref" if b_name == "seed" else ""
+            versus = {"seed": " vs seedref", "base": f" vs {args.baseline}"}.get(
+                b_name, ""
+            )
             rows.append(
                 (
                     f"{label}: calls/s{versus}",
