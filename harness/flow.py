@@ -21,6 +21,15 @@ standing in for the browser:
 
 Nothing here knows the server's internals: only URLs it advertises and the
 pages it serves. Each step reports a line through `step`.
+
+This is the project's one hand-written OAuth client. Its steps are public
+so that every other client composes them instead of repeating them:
+`discover`, `register`, `authorize` (steps 4-6, up to a code) and `redeem`
+over HTTP for the live tests; `approve_in_browser` for a stand-in browser
+given someone else's authorize URL; and, for Django's in-process test
+client, which cannot speak HTTP, the pure pieces: `authorization_request`
+(PKCE S256, `state`, `resource`), `AuthorizationRequest.token_form`,
+`refresh_form` and `query_params`. Pages are read with `harness.pages`.
 """
 
 import base64
@@ -224,16 +233,20 @@ def register(
     *,
     redirect_uri: str,
     scope: str,
+    client_name: str = CLIENT_NAME,
     step: Step = _quiet,
 ) -> str:
-    """Step 4: register a public client; return its client_id."""
+    """Step 4: register a public client for `redirect_uri`; return its id.
+
+    Raises AuthenticationFailed when registration is refused or says nothing.
+    """
     endpoint = discovery.metadata["registration_endpoint"]
     response = _send(
         client,
         "POST",
         endpoint,
         json={
-            "client_name": CLIENT_NAME,
+            "client_name": client_name,
             "redirect_uris": [redirect_uri],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
@@ -250,11 +263,134 @@ def register(
     return str(client_id)
 
 
-def _pkce_pair() -> tuple[str, str]:
+def pkce_pair() -> tuple[str, str]:
+    """A fresh PKCE `(code_verifier, S256 code_challenge)` (RFC 7636 §4)."""
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     return verifier, challenge
+
+
+@dataclass
+class AuthorizationRequest:
+    """One authorization request: what /authorize receives, and its secrets.
+
+    `query` is sent as is (`url`); a test of the server's refusals may edit
+    it first. `redirect_uri` and `resource` are what the client meant, and
+    `token_form` sends them, with `verifier`, whatever `query` became.
+    `state` and `verifier` never leave the client until the code comes back.
+    """
+
+    endpoint: str
+    client_id: str
+    redirect_uri: str
+    resource: str
+    state: str
+    verifier: str
+    query: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        """The authorize URL: `endpoint` with `query`."""
+        return f"{self.endpoint}?{urlencode(self.query)}"
+
+    def token_form(self, code: str) -> dict[str, str]:
+        """The /token form that redeems `code` (RFC 6749 §4.1.3, 7636, 8707)."""
+        return {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_uri,
+            "client_id": self.client_id,
+            "code_verifier": self.verifier,
+            "resource": self.resource,
+        }
+
+
+def authorization_request(
+    endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scope: str,
+    resource: str,
+    **extra: str,
+) -> AuthorizationRequest:
+    """A code request with PKCE S256, a fresh `state` and `resource`.
+
+    `endpoint` is the authorization endpoint, absolute or (for Django's test
+    client) a path. An empty `scope` is left out, as RFC 6749 §3.3 allows.
+    `extra` parameters are added last and win over the ones above.
+    """
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(16)
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": resource,
+        **extra,
+    }
+    if not query["scope"]:
+        del query["scope"]
+    return AuthorizationRequest(
+        endpoint=endpoint,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        resource=resource,
+        state=state,
+        verifier=verifier,
+        query=query,
+    )
+
+
+def refresh_form(
+    *, client_id: str, refresh_token: str, resource: str | None = None
+) -> dict[str, str]:
+    """The /token form that redeems `refresh_token` (RFC 6749 §6).
+
+    `resource` (RFC 8707) is sent only when given.
+    """
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": client_id,
+    }
+    if resource is not None:
+        form["resource"] = resource
+    return form
+
+
+def query_params(url: str) -> dict[str, str]:
+    """The query of `url` (authorize URL, redirect), first value of each."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def code_from_redirect(
+    callback: str, request: AuthorizationRequest, *, issuer: str
+) -> str:
+    """Step 6: the code of the redirect to the client's `callback` URL.
+
+    `state` must be the request's and `iss` the issuer (RFC 9207). Raises
+    AuthenticationFailed with the server's error, or with what is wrong.
+    """
+    params = query_params(callback)
+    if "error" in params:
+        raise AuthenticationFailed(
+            f"{params['error']}: {params.get('error_description', '')}".rstrip(": ")
+        )
+    if params.get("state") != request.state:
+        raise AuthenticationFailed("the redirect's state is not the one sent")
+    if params.get("iss") != issuer:
+        raise AuthenticationFailed(
+            f"the redirect's iss {params.get('iss')!r} is not {issuer!r}"
+        )
+    if not params.get("code"):
+        raise AuthenticationFailed("the redirect carries no code")
+    return params["code"]
 
 
 class _Browser:
@@ -291,7 +427,7 @@ class _Browser:
         return self.open(
             "POST",
             target,
-            data={**form.fields, **values},
+            data=form.submission(**values),
             headers={"Referer": self.url},
         )
 
@@ -347,10 +483,130 @@ def _consent(
     return browser.callback
 
 
-def _verified_claims(
+@dataclass(frozen=True)
+class Approval:
+    """Where the server sent the browser, and the consent page it approved.
+
+    `consent` is None when the server redirected without asking.
+    """
+
+    callback: str
+    consent: Page | None
+
+
+def approve_in_browser(
+    web: httpx2.Client,
+    authorize_url: str,
+    *,
+    redirect_uri: str,
+    username: str,
+    password: str,
+    tenant: str | None = None,
+    step: Step = _quiet,
+) -> Approval:
+    """Step 5 as a person does it: sign in, choose `tenant`, press Allow.
+
+    `web` is the browser's cookie jar (a client that does not follow
+    redirects); `authorize_url` may be any client's. Stops at the redirect
+    to `redirect_uri`, which it does not request. `tenant` is required when
+    the user has several. Raises AuthenticationFailed (a refused login, an
+    unexpected page, a tenant they are not in, nothing to grant) or
+    UsageError (several tenants and no `tenant`); on a refusal after
+    sign-in it presses Deny first.
+    """
+    scope = query_params(authorize_url).get("scope", "")
+    browser = _Browser(web, redirect_uri)
+    page = browser.open("GET", authorize_url)
+    if browser.callback is not None:
+        return Approval(browser.callback, None)
+    if page.form_with("password") is None:
+        raise AuthenticationFailed(
+            f"/authorize did not show the login form: {_page_problem(page)}"
+        )
+    step(f"GET /authorize (PKCE S256, scope {scope!r}) -> login form")
+    page = browser.submit(page, "password", username=username, password=password)
+    if browser.callback is not None:
+        return Approval(browser.callback, None)
+    if page.form_with("password") is not None:
+        raise AuthenticationFailed(f"{username}: {_page_problem(page)}")
+    step(f"POST the login form as {username} -> signed in")
+    page = _choose_tenant(browser, page, username=username, tenant=tenant, step=step)
+    if browser.callback is not None:
+        return Approval(browser.callback, None)
+    callback = _consent(browser, page, username=username, tenant=tenant, step=step)
+    return Approval(callback, page)
+
+
+@dataclass(frozen=True)
+class Code:
+    """An authorization code, the request it answers and where to redeem it."""
+
+    discovery: Discovery
+    request: AuthorizationRequest
+    value: str
+
+    def token_form(self) -> dict[str, str]:
+        """The /token form that redeems this code."""
+        return self.request.token_form(self.value)
+
+
+def authorize(
+    client: httpx2.Client,
+    discovery: Discovery,
+    *,
+    username: str,
+    password: str,
+    tenant: str | None = None,
+    scope: str | None = None,
+    client_name: str = CLIENT_NAME,
+    step: Step = _quiet,
+) -> Code:
+    """Steps 4-6: register, sign in and consent as `username`; return the code.
+
+    `scope` defaults to what the 401 challenge asked for. The browser gets
+    its own cookie jar. Raises AuthenticationFailed, Unreachable or
+    UsageError.
+    """
+    scope = discovery.challenge_scope if scope is None else scope
+    redirect_uri = _loopback_redirect_uri()
+    client_id = register(
+        client,
+        discovery,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        client_name=client_name,
+        step=step,
+    )
+    request = authorization_request(
+        discovery.metadata["authorization_endpoint"],
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        resource=discovery.resource,
+    )
+    with httpx2.Client(timeout=client.timeout) as web:
+        approval = approve_in_browser(
+            web,
+            request.url,
+            redirect_uri=redirect_uri,
+            username=username,
+            password=password,
+            tenant=tenant,
+            step=step,
+        )
+    code = code_from_redirect(approval.callback, request, issuer=discovery.issuer)
+    step("redirect -> code, state matches, iss matches the issuer")
+    return Code(discovery, request, code)
+
+
+def verified_claims(
     client: httpx2.Client, discovery: Discovery, access_token: str
 ) -> dict[str, Any]:
-    """Verify the JWT against the published JWKS; return its claims."""
+    """Verify the JWT against the published JWKS; return its claims.
+
+    Checks the signature, `iss` (the issuer) and `aud` (the resource).
+    Raises AuthenticationFailed.
+    """
     jwks_uri = discovery.metadata.get("jwks_uri")
     if not jwks_uri:
         raise AuthenticationFailed("the metadata has no jwks_uri to verify tokens")
@@ -388,7 +644,7 @@ def _token_request(
     access_token = body.get("access_token")
     if not access_token:
         raise AuthenticationFailed("the token response has no access_token")
-    claims = _verified_claims(client, discovery, access_token)
+    claims = verified_claims(client, discovery, access_token)
     grant = Grant(
         access_token=access_token,
         refresh_token=body.get("refresh_token"),
@@ -405,6 +661,17 @@ def _token_request(
         + (", refresh token" if grant.refresh_token else "")
     )
     return grant
+
+
+def redeem(client: httpx2.Client, code: Code, *, step: Step = _quiet) -> Grant:
+    """Step 7: redeem `code` with its verifier; return the verified grant.
+
+    Raises AuthenticationFailed (an OAuth error, or a token that does not
+    verify against the JWKS) or Unreachable.
+    """
+    return _token_request(
+        client, code.discovery, code.request.client_id, code.token_form(), step
+    )
 
 
 def sign_in(
@@ -425,78 +692,16 @@ def sign_in(
     """
     with httpx2.Client(timeout=timeout) as client:
         discovery = discover(client, mcp_url, step)
-        scope = scope if scope is not None else discovery.challenge_scope
-        redirect_uri = _loopback_redirect_uri()
-        client_id = register(
-            client, discovery, redirect_uri=redirect_uri, scope=scope, step=step
-        )
-        verifier, challenge = _pkce_pair()
-        state = secrets.token_urlsafe(16)
-        authorize_url = (
-            discovery.metadata["authorization_endpoint"]
-            + "?"
-            + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": client_id,
-                    "redirect_uri": redirect_uri,
-                    "scope": scope,
-                    "state": state,
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "resource": discovery.resource,
-                }
-            )
-        )
-        with httpx2.Client(timeout=timeout) as web:
-            browser = _Browser(web, redirect_uri)
-            page = browser.open("GET", authorize_url)
-            if browser.callback is None and page.form_with("password") is None:
-                raise AuthenticationFailed(
-                    f"/authorize did not show the login form: {_page_problem(page)}"
-                )
-            step(f"GET /authorize (PKCE S256, scope {scope!r}) -> login form")
-            if browser.callback is None:
-                page = browser.submit(
-                    page, "password", username=username, password=password
-                )
-                if page.form_with("password") is not None:
-                    raise AuthenticationFailed(f"{username}: {_page_problem(page)}")
-                step(f"POST the login form as {username} -> signed in")
-                page = _choose_tenant(
-                    browser, page, username=username, tenant=tenant, step=step
-                )
-            callback = browser.callback or _consent(
-                browser, page, username=username, tenant=tenant, step=step
-            )
-        params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
-        if "error" in params:
-            raise AuthenticationFailed(
-                f"{params['error']}: {params.get('error_description', '')}".rstrip(": ")
-            )
-        if params.get("state") != state:
-            raise AuthenticationFailed("the redirect's state is not the one sent")
-        if params.get("iss") != discovery.issuer:
-            raise AuthenticationFailed(
-                f"the redirect's iss {params.get('iss')!r} is not {discovery.issuer!r}"
-            )
-        if not params.get("code"):
-            raise AuthenticationFailed("the redirect carries no code")
-        step("redirect -> code, state matches, iss matches the issuer")
-        return _token_request(
+        code = authorize(
             client,
             discovery,
-            client_id,
-            {
-                "grant_type": "authorization_code",
-                "code": params["code"],
-                "redirect_uri": redirect_uri,
-                "client_id": client_id,
-                "code_verifier": verifier,
-                "resource": discovery.resource,
-            },
-            step,
+            username=username,
+            password=password,
+            tenant=tenant,
+            scope=scope,
+            step=step,
         )
+        return redeem(client, code, step=step)
 
 
 def refresh(grant: Grant, *, step: Step = _quiet, timeout: float = 20.0) -> Grant:
@@ -508,11 +713,10 @@ def refresh(grant: Grant, *, step: Step = _quiet, timeout: float = 20.0) -> Gran
             client,
             grant.discovery,
             grant.client_id,
-            {
-                "grant_type": "refresh_token",
-                "refresh_token": grant.refresh_token,
-                "client_id": grant.client_id,
-                "resource": grant.discovery.resource,
-            },
+            refresh_form(
+                client_id=grant.client_id,
+                refresh_token=grant.refresh_token,
+                resource=grant.discovery.resource,
+            ),
             step,
         )

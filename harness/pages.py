@@ -1,9 +1,12 @@
 """Reading the server's HTML pages (login, tenant chooser, consent) as a user would.
 
 A small `html.parser` reader, not regular expressions: it collects each
-form's action, hidden fields and submit buttons, the alert text of the page
-(`class="errors"`), the consent page's tenant (`data-tenant`) and the scopes
-it will grant (`#granted-scopes code`).
+form's action, hidden, text and password fields and submit buttons, the
+alert text of the page (`class="errors"`), the `<dt>`/`<dd>` pairs of its
+description lists, the consent page's tenant (`data-tenant`) and the scopes
+it will grant (`#granted-scopes code`). Every client of the server's pages
+(the harness, the end-to-end tests, the in-process OAuth tests) reads them
+here.
 """
 
 from dataclasses import dataclass, field
@@ -28,12 +31,27 @@ class Form:
         """The first submit button called `name`, or None."""
         return next((b for b in self.buttons if b.name == name), None)
 
+    def submission(self, **values: str) -> dict[str, str]:
+        """The form's fields (CSRF token included) with `values` on top.
+
+        `values` are what a person adds: typed text, and the name and value
+        of the button they press.
+        """
+        return {**self.fields, **values}
+
 
 @dataclass
 class Page:
+    """What a person reads of one page.
+
+    `details` maps each `<dt>` text to its `<dd>` text (the consent page's
+    "Client", "Tenant", "Signed in as"...); all text is whitespace-collapsed.
+    """
+
     title: str = ""
     forms: list[Form] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
     tenant: str | None = None
     granted_scopes: list[str] = field(default_factory=list)
 
@@ -56,6 +74,9 @@ class _PageParser(HTMLParser):
         self._error_text: list[str] = []
         self._in_granted = False
         self._in_code = False
+        self._term: list[str] | None = None
+        self._definition: list[str] | None = None
+        self._last_term = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {name: value or "" for name, value in attrs}
@@ -78,6 +99,10 @@ class _PageParser(HTMLParser):
             self._in_granted = True
         elif tag == "code" and self._in_granted:
             self._in_code = True
+        elif tag == "dt":
+            self._term = []
+        elif tag == "dd":
+            self._definition = []
         if "data-tenant" in a:
             self.page.tenant = a["data-tenant"]
         if "errors" in classes or self._error_depth:
@@ -94,6 +119,13 @@ class _PageParser(HTMLParser):
             self._in_granted = False
         elif tag == "code":
             self._in_code = False
+        elif tag == "dt" and self._term is not None:
+            self._last_term = " ".join("".join(self._term).split())
+            self._term = None
+        elif tag == "dd" and self._definition is not None:
+            text = " ".join("".join(self._definition).split())
+            self.page.details[self._last_term] = text
+            self._definition = None
         if self._error_depth:
             self._error_depth -= 1
             if not self._error_depth:
@@ -111,6 +143,10 @@ class _PageParser(HTMLParser):
             self._error_text.append(data)
         if self._in_code:
             self.page.granted_scopes.append(data.strip())
+        if self._term is not None:
+            self._term.append(data)
+        if self._definition is not None:
+            self._definition.append(data)
 
 
 def parse_page(html: str) -> Page:

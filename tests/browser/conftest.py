@@ -15,10 +15,11 @@ test-artifacts/browser/ and their paths are added to the failure report.
 
 from collections.abc import Iterator
 
+import httpx2
 import pytest
-import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from harness.flow import Discovery, discover
 from tests.browser.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -75,16 +76,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def metadata(server: LiveServer) -> dict:
-    """The RFC 8414 metadata plus the RFC 9728 `resource`, as a client finds them."""
-    resource = requests.get(
-        f"{server.url}/.well-known/oauth-protected-resource/mcp", timeout=10
-    ).json()
-    issuer = resource["authorization_servers"][0]
-    found = requests.get(
-        f"{issuer}/.well-known/oauth-authorization-server", timeout=10
-    ).json()
-    return {**found, "resource": resource["resource"]}
+def discovery(server: LiveServer) -> Discovery:
+    """What a client finds from the 401 at /mcp (RFC 9728, then RFC 8414)."""
+    with httpx2.Client(timeout=10) as client:
+        return discover(client, server.mcp_url)
 
 
 @pytest.fixture
@@ -94,5 +89,5 @@ def callback() -> Iterator[Callback]:
 
 
 @pytest.fixture
-def oauth(metadata: dict, callback: Callback) -> OAuthClient:
-    return OAuthClient(metadata, callback)
+def oauth(discovery: Discovery, callback: Callback) -> OAuthClient:
+    return OAuthClient(discovery, callback)

@@ -1,23 +1,31 @@
 """Helpers of the browser tests, apart from their fixtures.
 
 Chromium's launch settings, the failure artifacts, the client's loopback
-callback and an OAuth client that registers, builds authorize URLs and
-redeems codes over real HTTP.
+callback, and the OAuth client of the tests: harness/flow.py registering,
+building authorize URLs and redeeming codes over real HTTP, while Chromium
+does the login and consent.
 """
 
 import re
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx2
 import jwt
 import pytest
-import requests
 from playwright.sync_api import Page
 
-from tests.e2e.requests_flow import Begun, begin
+from harness.flow import (
+    AuthorizationRequest,
+    Code,
+    Discovery,
+    Grant,
+    authorization_request,
+    redeem,
+    register,
+)
 from tests.live_server import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,49 +105,39 @@ class Callback:
 
 
 class OAuthClient:
-    """Registration, the authorize URL and code redemption, over real HTTP."""
+    """harness/flow.py's registration, authorize URL and redemption.
 
-    def __init__(self, metadata: dict, callback: Callback) -> None:
-        self.metadata = metadata
+    Each client it registers redirects to `callback`; the browser does the
+    rest.
+    """
+
+    def __init__(self, discovery: Discovery, callback: Callback) -> None:
+        self.discovery = discovery
         self.callback = callback
 
-    def start(self, *, scope: str, client_name: str = "Browser Test Client") -> Begun:
-        """Register a client for the loopback callback; return its authorize URL."""
-        return begin(
-            self.metadata,
-            resource=self.metadata["resource"],
+    def start(
+        self, *, scope: str, client_name: str = "Browser Test Client"
+    ) -> AuthorizationRequest:
+        """Register a client for the loopback callback; return its request."""
+        with httpx2.Client(timeout=10) as client:
+            client_id = register(
+                client,
+                self.discovery,
+                redirect_uri=self.callback.url,
+                scope=scope,
+                client_name=client_name,
+            )
+        return authorization_request(
+            self.discovery.metadata["authorization_endpoint"],
+            client_id=client_id,
             redirect_uri=self.callback.url,
             scope=scope,
-            client_name=client_name,
+            resource=self.discovery.resource,
         )
 
-    def redeem(self, authorization: Begun, code: str) -> dict:
-        """Exchange `code` at /token; return the response with verified claims."""
-        response = requests.post(
-            self.metadata["token_endpoint"],
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": authorization.redirect_uri,
-                "client_id": authorization.client_id,
-                "code_verifier": authorization.verifier,
-                "resource": self.metadata["resource"],
-            },
-            timeout=10,
-        )
-        assert response.status_code == HTTPStatus.OK, response.text
-        body = response.json()
-        return {**body, "claims": self._verified_claims(body["access_token"])}
-
-    def _verified_claims(self, token: str) -> dict:
-        jwks = requests.get(self.metadata["jwks_uri"], timeout=10).json()
-        header = jwt.get_unverified_header(token)
-        assert header["typ"] == "at+jwt"
-        key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-        return jwt.decode(
-            token,
-            jwt.PyJWK(key).key,
-            algorithms=[key["alg"]],
-            audience=self.metadata["resource"],
-            issuer=self.metadata["issuer"],
-        )
+    def redeem(self, authorization: AuthorizationRequest, code: str) -> Grant:
+        """Exchange `code` at /token; the grant's claims are JWKS-verified."""
+        with httpx2.Client(timeout=10) as client:
+            grant = redeem(client, Code(self.discovery, authorization, code))
+        assert jwt.get_unverified_header(grant.access_token)["typ"] == "at+jwt"
+        return grant

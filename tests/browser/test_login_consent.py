@@ -71,10 +71,10 @@ def test_one_tenant_user_consents_and_the_client_gets_an_admin_token(
     assert answer["iss"] == server.url
     assert "error" not in answer
     token = oauth.redeem(authorization, answer["code"])
-    assert token["scope"] == "admin tools:call"
-    assert token["claims"]["scope"] == "admin tools:call"
-    assert token["claims"]["tenant"] == "tenant-a"
-    assert token["claims"]["client_id"] == authorization.client_id
+    assert " ".join(token.scopes) == "admin tools:call"
+    assert token.claims["scope"] == "admin tools:call"
+    assert token.claims["tenant"] == "tenant-a"
+    assert token.claims["client_id"] == authorization.client_id
 
 
 @pytest.mark.parametrize(
@@ -113,8 +113,8 @@ def test_two_tenant_user_chooses_a_tenant_and_the_token_is_for_it(
     answer = callback.only_hit()
     assert answer["state"] == authorization.state
     token = oauth.redeem(authorization, answer["code"])
-    assert token["claims"]["tenant"] == tenant
-    assert token["claims"]["scope"] == " ".join(scopes)
+    assert token.claims["tenant"] == tenant
+    assert token.claims["scope"] == " ".join(scopes)
 
 
 def test_deny_sends_access_denied_to_the_client_and_no_code(
@@ -220,6 +220,6 @@ def test_member_asking_for_admin_sees_it_withheld_and_gets_tools_call_only(
 
     expect(page).to_have_url(CALLBACK_URL)
     token = oauth.redeem(authorization, callback.only_hit()["code"])
-    assert token["scope"] == "tools:call"
-    assert token["claims"]["scope"] == "tools:call"
-    assert token["claims"]["tenant"] == "tenant-a"
+    assert token.scopes == ["tools:call"]
+    assert token.claims["scope"] == "tools:call"
+    assert token.claims["tenant"] == "tenant-a"

@@ -1,13 +1,18 @@
-"""The authorization server over real HTTP (uvicorn), driven by `requests` only."""
+"""The authorization server over real HTTP (uvicorn), driven by harness.flow.
+
+The same client as `manage.py harness`: the 401 at /mcp, both metadata
+documents, registration, the login and consent forms, and /token.
+"""
 
 import threading
 import time
 
+import httpx2
 import jwt
 import pytest
 import requests
 
-from tests.e2e.requests_flow import authorize, obtain_token
+from harness.flow import Code, Grant, authorize, discover, sign_in
 from tests.live_server import run_live_server
 
 
@@ -18,59 +23,50 @@ def server(tmp_path_factory):
         yield live
 
 
-def _verified_claims(result: dict) -> dict:
-    jwks = requests.get(result["jwks_uri"], timeout=10).json()
-    header = jwt.get_unverified_header(result["access_token"])
-    assert header["typ"] == "at+jwt"
-    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-    return jwt.decode(
-        result["access_token"],
-        jwt.PyJWK(key).key,
-        algorithms=[key["alg"]],
-        audience=result["resource"],
-        issuer=result["issuer"],
-    )
+def _sign_in(server, username: str, scope: str) -> Grant:
+    return sign_in(server.mcp_url, username=username, password="demo", scope=scope)
+
+
+def _verified_claims(grant: Grant) -> dict:
+    """The JWKS-verified claims of `grant`, an RFC 9068 JWT."""
+    assert jwt.get_unverified_header(grant.access_token)["typ"] == "at+jwt"
+    return grant.claims
+
+
+def _code(server, username: str, scope: str) -> Code:
+    """A code for `username`, not yet redeemed."""
+    with httpx2.Client(timeout=10) as client:
+        discovery = discover(client, server.mcp_url)
+        return authorize(
+            client, discovery, username=username, password="demo", scope=scope
+        )
 
 
 def test_alice_goes_from_resource_metadata_to_an_admin_jwt(server):
-    result = obtain_token(
-        f"{server.url}/.well-known/oauth-protected-resource/mcp",
-        username="alice",
-        password="demo",
-        scope="tools:call admin",
-    )
-    claims = _verified_claims(result)
+    grant = _sign_in(server, "alice", "tools:call admin")
+    claims = _verified_claims(grant)
     assert claims["scope"] == "admin tools:call"
     assert claims["aud"] == server.mcp_url
     assert claims["tenant"] == "tenant-a"
 
 
 def test_bob_asking_for_both_scopes_gets_tools_call_only(server):
-    result = obtain_token(
-        f"{server.url}/.well-known/oauth-protected-resource/mcp",
-        username="bob",
-        password="demo",
-        scope="tools:call admin",
-    )
-    assert _verified_claims(result)["scope"] == "tools:call"
-    assert result["scope"] == "tools:call"
+    grant = _sign_in(server, "bob", "tools:call admin")
+    assert _verified_claims(grant)["scope"] == "tools:call"
+    assert grant.scopes == ["tools:call"]
 
 
 def test_concurrent_redemptions_of_one_code_give_exactly_one_token(server):
     """Two requests race to redeem one code on two workers: one token, one error."""
-    pending = authorize(
-        f"{server.url}/.well-known/oauth-protected-resource/mcp",
-        username="carol",
-        password="demo",
-        scope="tools:call",
-    )
+    code = _code(server, "carol", "tools:call")
+    token_endpoint = code.discovery.metadata["token_endpoint"]
     barrier = threading.Barrier(2)
     results: list[requests.Response] = []
 
     def redeem() -> None:
         barrier.wait()
         results.append(
-            requests.post(pending["token_endpoint"], data=pending["redeem"], timeout=10)
+            requests.post(token_endpoint, data=code.token_form(), timeout=10)
         )
 
     threads = [threading.Thread(target=redeem) for _ in range(2)]
@@ -101,17 +97,12 @@ def _list_tools(server, token: str) -> requests.Response:
 
 
 def test_a_token_revoked_at_revoke_is_refused_by_every_worker_within_a_second(server):
-    result = obtain_token(
-        f"{server.url}/.well-known/oauth-protected-resource/mcp",
-        username="alice",
-        password="demo",
-        scope="tools:call",
-    )
-    token = result["access_token"]
+    grant = _sign_in(server, "alice", "tools:call")
+    token = grant.access_token
     assert all(_list_tools(server, token).status_code == 200 for _ in range(6))
     revoked = requests.post(
         f"{server.url}/revoke",
-        data={"token": token, "client_id": result["client_id"]},
+        data={"token": token, "client_id": grant.client_id},
         timeout=10,
     )
     assert revoked.status_code == 200

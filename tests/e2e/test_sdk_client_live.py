@@ -2,12 +2,11 @@
 
 `OAuthClientProvider` gets a 401 from /mcp, discovers the resource and
 authorization-server metadata, registers, and sends the user to /authorize;
-the redirect handler here is the "browser": it signs in as alice through the
-real login form (with its CSRF token), approves the consent form and hands
-the code (with `state` and `iss`) back to the SDK, which checks both.
+the redirect handler here is the "browser": harness/flow.py's
+`approve_in_browser` signs in through the real login form (with its CSRF
+token) and approves the consent form, and the handler hands the code (with
+`state` and `iss`) back to the SDK, which checks both.
 """
-
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
@@ -22,7 +21,7 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from tests.e2e.requests_flow import hidden_inputs
+from harness.flow import Approval, approve_in_browser, query_params
 from tests.live_server import run_live_server
 
 CALLBACK = "http://localhost:47823/callback"
@@ -56,30 +55,22 @@ class HeadlessBrowser:
         self.requested_scopes: list[str] = []
 
     async def redirect_handler(self, authorize_url: str) -> None:
-        query = parse_qs(urlsplit(authorize_url).query)
-        self.requested_scopes.append(query.get("scope", [""])[0])
-        async with httpx2.AsyncClient(follow_redirects=True, timeout=20) as web:
-            login = await web.get(authorize_url)
-            assert "/accounts/login/" in str(login.url)
-            consent = await web.post(
-                str(login.url),
-                data={
-                    **hidden_inputs(login.text),
-                    "username": self.username,
-                    "password": self.password,
-                },
-                headers={"Referer": str(login.url)},
+        self.requested_scopes.append(query_params(authorize_url).get("scope", ""))
+        approval = await anyio.to_thread.run_sync(self._approve, authorize_url)
+        assert approval.consent is not None, "no login and consent pages"
+        assert approval.callback.startswith(CALLBACK), approval.callback
+        self.result = query_params(approval.callback)
+
+    def _approve(self, authorize_url: str) -> Approval:
+        """harness/flow.py's browser walk, in a fresh cookie jar."""
+        with httpx2.Client(timeout=20) as web:
+            return approve_in_browser(
+                web,
+                authorize_url,
+                redirect_uri=CALLBACK,
+                username=self.username,
+                password=self.password,
             )
-            assert "/authorize" in str(consent.url), "login failed"
-            answer = await web.post(
-                str(consent.url),
-                data={**hidden_inputs(consent.text), "allow": "Authorize"},
-                headers={"Referer": str(consent.url)},
-                follow_redirects=False,
-            )
-        location = answer.headers["location"]
-        assert location.startswith(CALLBACK), location
-        self.result = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
     async def callback_handler(self) -> AuthorizationCodeResult:
         return AuthorizationCodeResult(

@@ -1,15 +1,26 @@
-"""Drive the authorization-code flow through Django's test client."""
+"""Drive the authorization-code flow through Django's test client.
 
-import base64
-import hashlib
+The requests are harness/flow.py's (`authorization_request` for PKCE S256,
+`state` and `resource`; the token and refresh forms) and the pages are read
+with harness/pages.py, as over HTTP. Only the transport differs: these
+helpers hand back the test client's responses, so that tests can assert on
+what the server answered, refusals included.
+"""
+
 import json
-import secrets
-from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.test import Client
+
+from harness.flow import (
+    AuthorizationRequest,
+    authorization_request,
+    query_params,
+    refresh_form,
+)
+from harness.pages import Form, parse_page
 
 REDIRECT_URI = "http://localhost:49152/callback"
 CLAUDE_CODE_REGISTRATION = {
@@ -23,31 +34,14 @@ CLAUDE_CODE_REGISTRATION = {
 }
 
 
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
 def register(client: Client, **overrides: object) -> dict:
+    """Register Claude Code's public client (with `overrides`); assert 201."""
     body = {**CLAUDE_CODE_REGISTRATION, **overrides}
     response = client.post(
         "/register", json.dumps(body), content_type="application/json"
     )
     assert response.status_code == HTTPStatus.CREATED, response.content
     return response.json()
-
-
-@dataclass
-class Authorization:
-    client_id: str
-    verifier: str
-    state: str
-    query: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"/authorize?{urlencode(self.query)}"
 
 
 def start(
@@ -58,83 +52,86 @@ def start(
     resource: str | None = None,
     method: str = "S256",
     **extra: str,
-) -> Authorization:
-    verifier, challenge = pkce_pair()
-    state = secrets.token_urlsafe(8)
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "scope": scope,
-        "state": state,
-        "code_challenge": challenge if method == "S256" else verifier,
-        "code_challenge_method": method,
-        "resource": settings.MCP_RESOURCE_URL if resource is None else resource,
+) -> AuthorizationRequest:
+    """An authorization request for `client_id`; its `url` is a path.
+
+    `resource` defaults to the MCP resource. Any `method` but S256 sends the
+    verifier itself as the challenge, so that refusals of it can be tested.
+    """
+    auth = authorization_request(
+        "/authorize",
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        resource=settings.MCP_RESOURCE_URL if resource is None else resource,
         **extra,
-    }
-    if not query["scope"]:
-        query.pop("scope")
-    return Authorization(client_id, verifier, state, query)
+    )
+    if method != "S256":
+        auth.query.update(code_challenge=auth.verifier, code_challenge_method=method)
+    return auth
 
 
-def redirect_params(response) -> dict[str, str]:
+def redirect_params(response: HttpResponse) -> dict[str, str]:
+    """The query of a 302's Location; assert it is a 302."""
     assert response.status_code == HTTPStatus.FOUND, response.content[:500]
-    location = response["Location"]
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    return query_params(response["Location"])
+
+
+def _form_with(response: HttpResponse, field_name: str) -> Form | None:
+    return parse_page(response.text).form_with(field_name)
 
 
 def consent(
     client: Client,
-    auth: Authorization,
+    auth: AuthorizationRequest,
     *,
     allow: bool = True,
     tenant: str | None = None,
-):
-    """GET the consent page (choosing `tenant` if asked), then approve or deny."""
+) -> tuple[HttpResponse, HttpResponse]:
+    """GET the consent page (choosing `tenant` if asked), press Allow or Deny.
+
+    Returns the consent page and the answer to its form, each as the test
+    client got it (the forms have no action: they post back to the page).
+    """
     page = client.get(auth.url)
-    if page.status_code == HTTPStatus.OK and b"choose_tenant" in page.content:
+    assert page.status_code == HTTPStatus.OK, page.content[:500]
+    chooser = _form_with(page, "choose_tenant")
+    if chooser is not None:
         assert tenant is not None, "a tenant choice was asked for"
-        chosen = client.post(auth.url, {"choose_tenant": tenant})
+        chosen = client.post(auth.url, chooser.submission(choose_tenant=tenant))
         assert chosen.status_code == HTTPStatus.FOUND
         page = client.get(auth.url)
-    assert page.status_code == HTTPStatus.OK, page.content[:500]
-    form = {
-        key: value
-        for key, value in page.context["form"].initial.items()
-        if value is not None
-    }
-    if allow:
-        form["allow"] = "Authorize"
-    return page, client.post(auth.url, form)
+        assert page.status_code == HTTPStatus.OK, page.content[:500]
+    form = _form_with(page, "deny")
+    assert form is not None, f"no consent form: {page.content[:500]!r}"
+    button = {"allow": "Authorize"} if allow else {"deny": "1"}
+    return page, client.post(auth.url, form.submission(**button))
 
 
-def authorize_code(client: Client, auth: Authorization, **kwargs) -> dict[str, str]:
-    _page, response = consent(client, auth, **kwargs)
+def authorize_code(
+    client: Client,
+    auth: AuthorizationRequest,
+    *,
+    allow: bool = True,
+    tenant: str | None = None,
+) -> dict[str, str]:
+    """Consent (see `consent`) and return the redirect's parameters."""
+    _page, response = consent(client, auth, allow=allow, tenant=tenant)
     return redirect_params(response)
 
 
-def exchange(client: Client, auth: Authorization, code: str, **extra: str):
-    return client.post(
-        "/token",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": auth.query["redirect_uri"],
-            "client_id": auth.client_id,
-            "code_verifier": auth.verifier,
-            "resource": settings.MCP_RESOURCE_URL,
-            **extra,
-        },
-    )
+def exchange(
+    client: Client, auth: AuthorizationRequest, code: str, **extra: str
+) -> HttpResponse:
+    """POST /token to redeem `code`; `extra` fields override the form's."""
+    return client.post("/token", {**auth.token_form(code), **extra})
 
 
-def refresh(client: Client, client_id: str, refresh_token: str, **extra: str):
+def refresh(
+    client: Client, client_id: str, refresh_token: str, **extra: str
+) -> HttpResponse:
+    """POST /token with the refresh grant; `extra` fields are added."""
     return client.post(
         "/token",
-        {
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": client_id,
-            **extra,
-        },
+        {**refresh_form(client_id=client_id, refresh_token=refresh_token), **extra},
     )

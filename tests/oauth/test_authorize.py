@@ -7,6 +7,7 @@ from django.test import Client
 
 from accounts.models import User
 from audit.models import AuditEvent
+from harness.pages import parse_page
 from tests.oauth import flow
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_consent_page_shows_client_tenant_redirect_host_and_granted_scopes(
     assert "dynamically registered (unverified)" in text
     assert "localhost:49152" in text
     assert "tenant-a" in text
-    granted = text.split('id="granted-scopes"')[1].split("</ul>")[0]
+    granted = parse_page(text).granted_scopes
     assert "tools:call" in granted
     assert "admin" not in granted
     assert "Requested but not granted" in text
