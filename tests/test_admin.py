@@ -19,7 +19,7 @@ def superuser_client(client):
 
 @pytest.fixture
 def seeded(db) -> None:
-    from tenants.services import seed_demo_data
+    from tenants.demo import seed_demo_data
 
     seed_demo_data()
     record_standalone_event(event=AuditEvent.Event.LOGIN_FAILED, reason="demo")

@@ -10,8 +10,8 @@ from oauth2_provider.models import Application
 from accounts.models import User
 from audit.models import AuditEvent
 from oauth.models import ClientProfile, Revocation
+from tenants.demo import seed_demo_data
 from tenants.models import Tenant
-from tenants.services import seed_demo_data
 from tests.factories import UserFactory
 from tests.oauth import flow
 

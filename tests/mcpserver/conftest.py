@@ -23,8 +23,8 @@ from mcpserver.db import run_db
 from mcpserver.policy import clear_policy_cache
 from oauth.keys import active_signing_key
 from oauth.tokens import MintedToken, mint_access_token
+from tenants.demo import seed_demo_data
 from tenants.models import Tenant
-from tenants.services import seed_demo_data
 
 CLIENT_ID = "test-client"
 LEGACY = "2025-11-25"

@@ -24,7 +24,7 @@ django.setup()
 from oauth2_provider.models import get_application_model
 from accounts.models import User
 from oauth.tokens import mint_access_token
-from tenants.services import seed_demo_data
+from tenants.demo import seed_demo_data
 seed_demo_data()
 App = get_application_model()
 App.objects.create(

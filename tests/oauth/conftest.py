@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from tenants.services import seed_demo_data
+from tenants.demo import seed_demo_data
 from tests.factories import MembershipFactory, TenantFactory
 from tests.oauth import flow
 

@@ -36,7 +36,7 @@ from harness.bench import (
 from harness.errors import HarnessError, UsageError
 from harness.flow import sign_in
 from harness.loadgen import PROTOCOL_VERSION, LoadError, Target
-from tenants.services import DEMO_PASSWORD
+from tenants.demo import DEMO_PASSWORD
 
 
 class _Progress:

@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from harness.errors import Denied, HarnessError, ToolError, UsageError
 from harness.flow import sign_in
 from harness.mcp_calls import CallOutcome, ToolInfo, list_and_call
-from tenants.services import DEMO_PASSWORD, DEMO_USERS
+from tenants.demo import DEMO_PASSWORD, DEMO_USERS
 
 DEFAULT_USERS = {"tenant-a": "alice", "tenant-b": "carol"}
 """The seeded user `--tenant` implies when `--user` is not given."""

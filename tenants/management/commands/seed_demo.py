@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from tenants.services import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
+from tenants.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_data
 
 
 class Command(BaseCommand):

@@ -1,4 +1,8 @@
-"""Writes to tenant data. Each public function owns its transaction."""
+"""The demo tenants, users, tools and data that `manage.py seed_demo` creates.
+
+Not a service of the product: nothing but the `seed_demo` command, the
+harness and the tests use it.
+"""
 
 from dataclasses import dataclass
 
