@@ -96,6 +96,10 @@ class ClaudeCodeError(RuntimeError):
     """Claude Code could not be installed, hung, or answered unexpectedly."""
 
 
+class NpmInstallError(RuntimeError):
+    """An npm package could not be installed."""
+
+
 def strip_ansi(text: str) -> str:
     """Terminal output as plain text: no colours, hyperlinks or CRs."""
     return _ANSI.sub("", text)
@@ -105,21 +109,42 @@ def install_claude_code(version: str = CLAUDE_CODE_VERSION) -> Path:
     """Return the `claude` executable of `version`, installing it if needed.
 
     Reuses `.cache/claude-code` when it already holds `version`; otherwise
-    runs `npm install` there (under a file lock, so concurrent test runs do
-    not install over each other). Raises ClaudeCodeError with the reason
-    when npm is missing or the install does not yield a working `claude`.
+    runs `npm install` there (see npm_install). Raises ClaudeCodeError with
+    the reason when npm is missing or the install does not yield a working
+    `claude`.
     """
-    INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    with (INSTALL_DIR.parent / "claude-code.lock").open("w") as lock:
+    try:
+        return npm_install(
+            INSTALL_DIR, [f"{PACKAGE}@{version}"], lambda: _installed(version)
+        )
+    except NpmInstallError as exc:
+        raise ClaudeCodeError(str(exc)) from exc
+
+
+def npm_install(
+    directory: Path, specs: list[str], installed: Callable[[], Path | None]
+) -> Path:
+    """Return `installed()`, first running `npm install SPECS` if it is None.
+
+    `directory` is the npm prefix (under `.cache/`, ignored by git) and
+    `installed` finds the wanted executable there, or None when it is
+    missing or of another version. The check and the install run under a
+    file lock beside `directory`, so concurrent test runs do not install
+    over each other; once installed, nothing goes to the network. Raises
+    NpmInstallError with the reason when npm is missing, hangs or fails.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory.parent / f"{directory.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        executable = _installed(version)
+        executable = installed()
         if executable:
             return executable
         npm = shutil.which("npm")
+        what = " ".join(specs)
         if npm is None:
-            raise ClaudeCodeError(
+            raise NpmInstallError(
                 "npm is not on PATH: install Node.js and npm (Debian: "
-                "apt-get install nodejs npm) to run the Claude Code tests"
+                f"apt-get install nodejs npm) to install {what}"
             )
         try:
             result = subprocess.run(
@@ -127,11 +152,11 @@ def install_claude_code(version: str = CLAUDE_CODE_VERSION) -> Path:
                     npm,
                     "install",
                     "--prefix",
-                    str(INSTALL_DIR),
+                    str(directory),
                     "--no-audit",
                     "--no-fund",
                     "--save-exact",
-                    f"{PACKAGE}@{version}",
+                    *specs,
                 ],
                 capture_output=True,
                 text=True,
@@ -139,11 +164,11 @@ def install_claude_code(version: str = CLAUDE_CODE_VERSION) -> Path:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise ClaudeCodeError(f"npm install {PACKAGE}@{version} hung") from exc
-        executable = _installed(version)
+            raise NpmInstallError(f"npm install {what} hung") from exc
+        executable = installed()
         if result.returncode != 0 or executable is None:
-            raise ClaudeCodeError(
-                f"npm install {PACKAGE}@{version} failed "
+            raise NpmInstallError(
+                f"npm install {what} failed "
                 f"(exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
             )
         return executable
