@@ -2,8 +2,6 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import User
-from audit.admin_actions import RevokeOnDeactivationMixin
-from oauth.models import Revocation
 from tenants.models import Membership
 
 
@@ -15,7 +13,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(RevokeOnDeactivationMixin, DjangoUserAdmin):
-    revocation_kind = Revocation.Kind.USER
+class UserAdmin(DjangoUserAdmin):
+    """Users and their memberships; oauth/admin.py adds token revocation."""
+
     inlines = [MembershipInline]
     list_display = ["username", "email", "is_active", "is_staff", "date_joined"]

@@ -1,12 +1,65 @@
+"""The authorization server's admin, and its hooks into the other apps' admins.
+
+Disabling a user or tenant must stop its live tokens, but accounts and
+tenants know nothing of tokens (dependencies point from oauth to them, never
+back). So their admins are extended here, the way DOT's client admin is:
+re-registered with `RevokeOnDeactivationMixin`.
+"""
+
+from typing import Any
+
 from django.contrib import admin
+from django.forms import ModelForm
 from django.http import HttpRequest
 from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
 from oauth2_provider.models import get_application_model
 
-from audit.admin_actions import record_deactivation
+from accounts.admin import UserAdmin
+from accounts.models import User
 from oauth.models import ClientProfile, Revocation, SigningKey
+from oauth.services import record_deactivation
+from tenants.admin import TenantAdmin
+from tenants.models import Tenant
 
 Application = get_application_model()
+
+
+class RevokeOnDeactivationMixin:
+    """ModelAdmin mixin: unticking `is_active` revokes the object's live tokens.
+
+    The subject is the object's pk as a string, as the token claims carry it
+    (`sub` for users, `tenant_id` for tenants).
+    """
+
+    revocation_kind: Revocation.Kind
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            is_tenant = self.revocation_kind == Revocation.Kind.TENANT
+            record_deactivation(
+                kind=self.revocation_kind,
+                subject=str(obj.pk),
+                label=str(obj),
+                actor_id=request.user.pk,
+                tenant_id=obj.pk if is_tenant else None,
+            )
+
+
+class RevokingUserAdmin(RevokeOnDeactivationMixin, UserAdmin):
+    revocation_kind = Revocation.Kind.USER
+
+
+class RevokingTenantAdmin(RevokeOnDeactivationMixin, TenantAdmin):
+    revocation_kind = Revocation.Kind.TENANT
+
+
+admin.site.unregister(User)
+admin.site.register(User, RevokingUserAdmin)
+admin.site.unregister(Tenant)
+admin.site.register(Tenant, RevokingTenantAdmin)
 
 
 class ClientProfileInline(admin.StackedInline):

@@ -17,8 +17,8 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from oauth.models import AuthorizationRecord, ClientProfile
-from oauth.tokens import revoke_jti
+from oauth.models import AuthorizationRecord, ClientProfile, Revocation
+from oauth.tokens import revoke_jti, revoke_subject
 
 
 def hash_code(code: str) -> str:
@@ -92,6 +92,32 @@ def revoke_family(
         user_id=user_id,
         client_id=client_id,
         reason=f"{reason}; family {family} revoked ({revoked} access tokens)",
+    )
+
+
+@transaction.atomic
+def record_deactivation(
+    *,
+    kind: Revocation.Kind,
+    subject: str,
+    label: str,
+    actor_id: int | None,
+    tenant_id: int | None = None,
+) -> None:
+    """Refuse every live token of a disabled user, tenant or client, and audit it.
+
+    `subject` is what the tokens carry: a user's or tenant's pk as a string
+    (`sub`, `tenant_id`), or a client's client_id. The revocation-feed entry
+    and the `admin_action` audit row are written in the caller's transaction
+    (the admin's save), so they commit with the change that disabled it.
+    """
+    revoke_subject(kind=kind, subject=subject, reason=f"{kind} disabled in the admin")
+    record_event(
+        event=AuditEvent.Event.ADMIN_ACTION,
+        user_id=actor_id,
+        tenant_id=tenant_id,
+        client_id=subject if kind == Revocation.Kind.CLIENT else "",
+        reason=f"disabled {kind} {label}; its live tokens are revoked",
     )
 
 

@@ -1,7 +1,5 @@
 from django.contrib import admin
 
-from audit.admin_actions import RevokeOnDeactivationMixin
-from oauth.models import Revocation
 from tenants.models import Document, Membership, Report, Tenant, TenantTool, Tool
 
 
@@ -17,8 +15,9 @@ class TenantToolInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(RevokeOnDeactivationMixin, admin.ModelAdmin):
-    revocation_kind = Revocation.Kind.TENANT
+class TenantAdmin(admin.ModelAdmin):
+    """Tenants with their members and tools; oauth/admin.py adds token revocation."""
+
     list_display = ["slug", "name", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]
