@@ -9,7 +9,13 @@
 - a declared or streamed body over MCP_MAX_BODY_BYTES (413);
 - for a POST: JSON (400 -32700), exactly one JSON-RPC object (400 -32600)
   and a served MCP-Protocol-Version (400 -32022, listing the versions that
-  `server/discover` advertises, as the SDK does).
+  `server/discover` advertises, as the SDK does);
+- for a 2026-07-28 request: the SDK's own envelope and routing-header
+  ladder (`_meta` envelope, `Mcp-Method` / `Mcp-Name` against the body, no
+  duplicated routing header), answered with the SDK's codes and statuses.
+  It runs here, before authentication and the policy decision, so a client
+  whose headers disagree with its body is told so (400 -32020), not given
+  a step-up 403 for a call it did not make.
 
 It also trims surrounding whitespace from header values in the ASGI scope
 (RFC 9110 §5.5: it is not part of the value), so the SDK's comparison of
@@ -24,7 +30,13 @@ from urllib.parse import parse_qs, urlsplit
 import mcp_types as types
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from mcp.shared.inbound import unsupported_protocol_version_rejection
+from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundLadderRejection,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+    unsupported_protocol_version_rejection,
+)
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from mcpserver.asgi_types import Receive, Scope
@@ -84,8 +96,8 @@ class Inbound:
         message = self.message
         if message is None or message.get("method") != "tools/call":
             return None
-        request_id = message.get("id")
-        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        request_id = _request_id(message)
+        if request_id is None:
             return None
         params = message.get("params")
         if not isinstance(params, dict) or not isinstance(params.get("name"), str):
@@ -130,7 +142,10 @@ async def guard(scope: Scope, receive: Receive) -> Inbound:
         return Inbound(method=scope["method"], headers=headers)
     body = await _read_body(receive)
     message = _parse_message(body)
-    _check_version(_first(headers, PROTOCOL_VERSION_HEADER), message)
+    version = _first(headers, PROTOCOL_VERSION_HEADER)
+    _check_version(version, message)
+    if version in MODERN_PROTOCOL_VERSIONS:
+        _check_modern_envelope(headers, message)
     return Inbound(method="POST", headers=headers, body=body, message=message)
 
 
@@ -230,17 +245,16 @@ def _parse_message(body: bytes) -> dict[str, Any]:
     return message
 
 
-def _check_version(version: str | None, message: dict[str, Any]) -> None:
-    if version is None or version in SERVED_PROTOCOL_VERSIONS:
-        return
-    rejection = unsupported_protocol_version_rejection(version[:_MAX_ECHOED_VERSION])
-    if rejection is None:  # the SDK serves a revision this module does not list
-        return
+def _request_id(message: dict[str, Any]) -> str | int | None:
     request_id = message.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, str | int):
-        request_id = None
+        return None
+    return request_id
+
+
+def _refuse(rejection: InboundLadderRejection, request_id: str | int | None) -> None:
     raise Refusal(
-        400,
+        ERROR_CODE_HTTP_STATUS.get(rejection.code, 400),
         rpc_error(
             request_id,
             types.ErrorData(
@@ -248,3 +262,36 @@ def _check_version(version: str | None, message: dict[str, Any]) -> None:
             ),
         ),
     )
+
+
+def _check_modern_envelope(
+    headers: dict[str, list[str]], message: dict[str, Any]
+) -> None:
+    """The SDK's 2026-07-28 ladder for a request (notifications are the SDK's)."""
+    request_id = _request_id(message)
+    if request_id is None or not isinstance(message.get("method"), str):
+        return  # not a well-formed request: the SDK answers it
+    pairs = ((name, value) for name, values in headers.items() for value in values)
+    duplicated = find_duplicated_routing_header(pairs)
+    if duplicated is not None:
+        _refuse(
+            InboundLadderRejection(
+                code=types.HEADER_MISMATCH,
+                message=f"{duplicated} header appears more than once",
+            ),
+            request_id,
+        )
+    verdict = classify_inbound_request(
+        message, headers={name: values[0] for name, values in headers.items()}
+    )
+    if isinstance(verdict, InboundLadderRejection):
+        _refuse(verdict, request_id)
+
+
+def _check_version(version: str | None, message: dict[str, Any]) -> None:
+    if version is None or version in SERVED_PROTOCOL_VERSIONS:
+        return
+    rejection = unsupported_protocol_version_rejection(version[:_MAX_ECHOED_VERSION])
+    if rejection is None:  # the SDK serves a revision this module does not list
+        return
+    _refuse(rejection, _request_id(message))

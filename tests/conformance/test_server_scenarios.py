@@ -7,15 +7,17 @@ that need none of the suite's fixture tools run here.
 
 The token is alice's in tenant-a with `tools:call admin`: the header
 scenario calls the first listed tool, `admin_purge`, with no arguments, and
-only with the admin scope does that reach the SDK's header validation
-instead of our 403 insufficient_scope (without `confirm: true` it deletes
-nothing and answers `isError: true`, which the suite counts as accepted).
+requires a success for headers that agree with the body (whitespace around
+them included); without `admin` that is our 403 insufficient_scope. Without
+`confirm: true` the call deletes nothing and answers `isError: true`, which
+the suite counts as accepted. That headers that disagree are answered 400
+-32020 before any step-up 403 is held by tests/mcpserver/test_transport.py.
 
-Every check that fails fails its test, except those in KNOWN_FAILURES and
-those the suite marks "Not testable" (they need its diagnostic tools, which
-a production server does not have): those, and checks the suite rates
-WARNING, are reported as a pytest warning and in the test's report section
-(`pytest -rA` shows it, with the CLI's output).
+Every check that fails fails its test, except those the suite marks "Not
+testable" (they need its diagnostic tools, which a production server does
+not have): those, and checks the suite rates WARNING, are reported as a
+pytest warning and in the test's report section (`pytest -rA` shows it,
+with the CLI's output).
 """
 
 import json
@@ -42,31 +44,9 @@ SCENARIOS = [
     "http-header-validation",
 ]
 
-# Checks that fail today, by scenario and check id, with the reason. The fix
-# belongs in mcpserver/asgi.py's transport guard; once a check passes, its
-# test warns (KnownFailureFixed) until the entry is removed here.
-KNOWN_FAILURES: dict[str, dict[str, str]] = {
-    "server-stateless": {
-        "sep-2575-server-unsupported-version-error": (
-            "the -32022 error's data.supported lists the handshake versions "
-            "too, but server/discover advertises only the modern ones"
-        ),
-    },
-    "http-header-validation": {
-        "sep-2243-server-accepts-whitespace-header-value": (
-            "`Mcp-Name:   NAME  ` is compared untrimmed (the trailing spaces "
-            "survive uvicorn's parser) and refused with 400 -32020"
-        ),
-    },
-}
-
 
 class NotTestableChecks(UserWarning):
     """Checks the suite could not run without its tools, or rated WARNING."""
-
-
-class KnownFailureFixed(UserWarning):
-    """A check in KNOWN_FAILURES passes now."""
 
 
 @pytest.fixture(scope="module")
@@ -101,26 +81,14 @@ def test_server_scenario_passes_every_testable_check(
     checks, output = conformance.run_server_scenario(
         f"{proxy.url}/mcp", scenario, tmp_path
     )
-    known = KNOWN_FAILURES.get(scenario, {})
-    failed = [check for check in checks if check.failed and check.id not in known]
-    still_failing = {check.id for check in checks if check.failed}
-    fixed = sorted(set(known) - still_failing)
+    failed = [check for check in checks if check.failed]
 
     request.node.add_report_section(
-        "call", f"conformance {CONFORMANCE_VERSION} {scenario}", _report(checks, known)
+        "call", f"conformance {CONFORMANCE_VERSION} {scenario}", _report(checks)
     )
     request.node.add_report_section("call", "conformance CLI output", output)
     if failed:
         request.node.add_report_section("call", "server log", server.log()[-8000:])
-    if fixed:
-        # Not an error: the fix may land in another commit than this list's.
-        warnings.warn(
-            KnownFailureFixed(
-                f"{scenario}: {', '.join(fixed)} no longer fail: "
-                "remove them from KNOWN_FAILURES"
-            ),
-            stacklevel=1,
-        )
     noteworthy = [
         check for check in checks if check.untestable or check.status == "WARNING"
     ]
@@ -141,16 +109,11 @@ def test_server_scenario_passes_every_testable_check(
     assert not proxy.errors, proxy.errors
 
 
-def _report(checks: list[Check], known: dict[str, str]) -> str:
+def _report(checks: list[Check]) -> str:
     """One line per check, its message indented below."""
     lines = []
     for check in checks:
-        if check.untestable:
-            mark = "NOT TESTABLE"
-        elif check.failed and check.id in known:
-            mark = "KNOWN FAIL"
-        else:
-            mark = check.status
+        mark = "NOT TESTABLE" if check.untestable else check.status
         lines.append(f"{mark:12} {check.id} ({check.name})")
         if check.message:
             lines.append(f"{'':12} {check.message}")

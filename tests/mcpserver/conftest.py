@@ -18,7 +18,7 @@ from oauth2_provider.models import get_application_model
 
 from accounts.models import User
 from config.asgi import application
-from mcpserver import revocations
+from mcpserver.auth import reset_process_state
 from mcpserver.db import run_db
 from mcpserver.policy import clear_policy_cache
 from oauth.keys import active_signing_key
@@ -102,7 +102,7 @@ def demo(transactional_db: None) -> Demo:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> None:
-    revocations.reset()
+    reset_process_state()
     clear_policy_cache()
 
 

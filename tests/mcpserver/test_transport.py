@@ -137,6 +137,20 @@ async def test_modern_requests_need_matching_routing_headers(carol: str) -> None
     assert response.json()["error"]["code"] == -32020
 
 
+async def test_a_header_mismatch_is_answered_before_the_step_up(mcp_app: Demo) -> None:
+    """The SDK's 400 for headers that disagree with the body wins over a 403."""
+    bob = await mcp_app.atoken("bob")
+    response = await post_rpc(
+        bob,
+        "tools/call",
+        call_params("admin_purge", confirm=True),
+        version=MODERN,
+        headers={"Mcp-Name": "echo"},
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["error"]["code"] == -32020
+
+
 async def test_routing_headers_match_without_surrounding_whitespace(
     carol: str,
 ) -> None:
