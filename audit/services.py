@@ -1,12 +1,13 @@
-"""Writes to the audit log. Every audit row is created here.
+"""Audit events: how one is made, and `record_event`, which appends one.
 
-`record_event` appends one event inside the caller's transaction, so an
-admin or auth event commits (or rolls back) with the change it records.
-`append_events` appends many at once. Tool calls are audited through the
-group-commit writer (audit/writer.py), which shares the row format here.
+Product code writes an audit row one of two ways (DESIGN invariant 2):
+`record_event`, inside the transaction of the change it records, so the
+row commits (or rolls back) with it; or, for a tool call, an event handed
+to the group-commit writer (`audit.writer.write`) and awaited before the
+answer. Both make the event with `pending_event`, give it its place with
+`chain_events` and insert it with audit/batch_sql.py.
 """
 
-import functools
 import json
 import os
 import socket
@@ -16,17 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from audit.chain import (
-    ARGUMENTS_ENCODER,
-    CONTENT_FIELDS,
-    GENESIS_HASH,
-    content_digest,
-    link_hash,
-)
-from audit.models import AuditChain, AuditEvent
+from audit import batch_sql
+from audit.chain import ARGUMENTS_ENCODER, content_digest, link_hash
+from audit.models import AuditEvent
 
 _chain_id: tuple[int, str] | None = None
 
@@ -61,23 +57,13 @@ def _capped(arguments: Any) -> tuple[Any, str]:
     return marker, ARGUMENTS_ENCODER.encode(marker)
 
 
-def cap_arguments(arguments: Any) -> Any:
-    """Return `arguments` as plain JSON data, capped at AUDIT_ARGUMENTS_MAX_BYTES.
-
-    Oversized arguments are replaced by a marker with their size and a
-    truncated preview, so one huge call cannot bloat the log.
-    """
-    return _capped(arguments)[0]
-
-
 @dataclass(slots=True)
 class PendingEvent:
     """An audit event on its way to the table, with the columns of AuditEvent.
 
-    The group-commit writer carries these instead of model instances (a
-    model instance costs several times as much to build, on every call).
-    `append_events` takes either; once stored, `pk` and the chain fields
-    are set.
+    Both ways of writing a row carry these rather than model instances (a
+    model instance costs several times as much to build, on every tool
+    call). Once stored, `pk` and the chain fields are set.
     """
 
     occurred_at: datetime
@@ -135,136 +121,63 @@ def pending_event(
     return pending
 
 
-def build_event(**fields: Any) -> AuditEvent:
-    """Return an unsaved AuditEvent (fields as for `pending_event`)."""
-    pending = pending_event(**fields)
-    return AuditEvent(**{name: getattr(pending, name) for name in CONTENT_FIELDS})
-
-
-EVENT_FIELDS = [
-    field for field in AuditEvent._meta.concrete_fields if not field.primary_key
-]
-# Only these need the backend's adaptation (timestamps, JSON); the other
-# columns take the attribute's str, int, float or None as they are.
-_ADAPTED = frozenset(
-    field.attname
-    for field in EVENT_FIELDS
-    if isinstance(field, models.DateTimeField | models.JSONField)
-)
-
-
-@functools.lru_cache(maxsize=1024)
-def insert_sql(count: int, *, placeholder: str = "%s", json_cast: str = "") -> str:
-    """One multi-row INSERT of `count` events, returning their ids in order.
-
-    Values go in `EVENT_FIELDS` order; `json_cast` (e.g. "::jsonb") is
-    appended to the arguments placeholder when they are passed as text.
-    """
-    columns = ", ".join(field.column for field in EVENT_FIELDS)
-    row = (
-        "("
-        + ", ".join(
-            placeholder + (json_cast if field.attname == "arguments" else "")
-            for field in EVENT_FIELDS
-        )
-        + ")"
-    )
-    return (
-        f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "  # noqa: S608
-        f"VALUES {', '.join([row] * count)} RETURNING id"
-    )
-
-
 def chain_events(
-    events: Sequence[AuditEvent | PendingEvent],
+    events: Sequence[PendingEvent],
     *,
     chain_id: str,
     sequence: int,
     prev_hash: str,
 ) -> tuple[int, str]:
-    """Give `events` the next places in `chain_id`; return the new head."""
+    """Give `events` the places after (`sequence`, `prev_hash`) in `chain_id`.
+
+    Returns the chain's head once they are in: (last sequence, last hash).
+    """
     for event in events:
         sequence += 1
         event.chain_id = chain_id
         event.sequence = sequence
         event.prev_hash = prev_hash
-        digest = getattr(event, "digest", "") or content_digest(event)
-        event.hash = link_hash(chain_id, sequence, prev_hash, digest)
+        event.hash = link_hash(chain_id, sequence, prev_hash, event.digest)
         prev_hash = event.hash
     return sequence, prev_hash
 
 
-def _lock_chain_head(cursor: Any, chain_id: str) -> tuple[int, str]:
-    """Return (last sequence, last hash) of `chain_id`, its row locked.
+def record_event(**fields: Any) -> AuditEvent:
+    """Append one event (fields as for `pending_event`) in the caller's transaction.
 
-    PostgreSQL locks the head row (FOR UPDATE) until the transaction ends;
-    SQLite needs no row lock, its IMMEDIATE transaction holds the write
-    lock. A missing head is created (racing creators are harmless).
+    Locks this process's chain head, gives the event the next place in it
+    and inserts it; the row commits or rolls back with the caller's
+    transaction. Returns the saved AuditEvent. Raises
+    `TransactionManagementError` outside a transaction (an audit row must
+    commit with what it records), and the database error if the insert
+    fails (the caller's transaction then cannot commit either).
     """
-    connection = transaction.get_connection()
-    table = AuditChain._meta.db_table
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    select = f"SELECT last_sequence, last_hash FROM {table} WHERE chain_id = %s{lock}"  # noqa: S608
-    cursor.execute(select, [chain_id])
-    row = cursor.fetchone()
-    if row is None:
-        created_at = AuditChain._meta.get_field("created_at").get_db_prep_save(
-            timezone.now(), connection
-        )
-        cursor.execute(
-            f"INSERT INTO {table} (chain_id, last_sequence, last_hash, created_at) "  # noqa: S608
-            "VALUES (%s, 0, %s, %s) ON CONFLICT (chain_id) DO NOTHING",
-            [chain_id, GENESIS_HASH, created_at],
-        )
-        cursor.execute(select, [chain_id])
-        row = cursor.fetchone()
-    return int(row[0]), str(row[1])
-
-
-def append_events(
-    events: Sequence[AuditEvent | PendingEvent],
-) -> list[AuditEvent | PendingEvent]:
-    """Chain and insert `events` in order, inside the caller's transaction.
-
-    Locks this process's chain head, gives each event the next sequence and
-    its hash and inserts them in one statement (the chain-head trigger moves
-    the head); returns the
-    events, saved (with their ids). Raises `TransactionManagementError`
-    outside a transaction: an audit row must commit with what it records.
-    (Tool calls go through audit/writer.py, which keeps a chain of its own.)
-    """
-    if not events:
-        return []
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise transaction.TransactionManagementError(
             "Audit events must be appended inside a transaction."
         )
+    connection.validate_no_broken_transaction()
+    event = pending_event(**fields)
     chain_id = process_chain_id()
-    with connection.cursor() as cursor:
-        sequence, prev_hash = _lock_chain_head(cursor, chain_id)
-        chain_events(events, chain_id=chain_id, sequence=sequence, prev_hash=prev_hash)
-        params = [
-            field.get_db_prep_save(getattr(event, field.attname), connection)
-            if field.attname in _ADAPTED
-            else getattr(event, field.attname)
-            for event in events
-            for field in EVENT_FIELDS
-        ]
-        # The chain-head trigger (audit/triggers.py) moves the head.
-        cursor.execute(insert_sql(len(events)), params)
-        ids = [row[0] for row in cursor.fetchall()]
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
-        if isinstance(event, AuditEvent):
-            event._state.adding = False
-            event._state.db = connection.alias
-    return list(events)
-
-
-def record_event(**fields: Any) -> AuditEvent:
-    """Append one event (fields as for `build_event`) in the caller's transaction."""
-    return append_events([build_event(**fields)])[0]
+    with connection.wrap_database_errors:
+        cursor = connection.connection.cursor()
+        try:
+            sequence, prev_hash = batch_sql.read_head(cursor, chain_id, connection)
+            chain_events(
+                [event], chain_id=chain_id, sequence=sequence, prev_hash=prev_hash
+            )
+            (event.pk,) = batch_sql.execute_insert(
+                cursor, batch_sql.insert_statement([event], connection)
+            )
+        finally:
+            cursor.close()
+    row = AuditEvent(
+        pk=event.pk, **{name: getattr(event, name) for name in batch_sql.EVENT_FIELDS}
+    )
+    row._state.adding = False
+    row._state.db = connection.alias
+    return row
 
 
 @transaction.atomic(durable=True)

@@ -9,8 +9,8 @@ Installed by migrations on SQLite and PostgreSQL:
   every row inserted, and refuses a row that does not extend the head it
   names (sequence = head + 1, prev_hash = head hash): the database itself
   keeps each chain linear, and an audit insert needs no separate UPDATE.
-  The refusal reads "audit chain head moved" (PostgreSQL SQLSTATE 40001,
-  retried like a serialization failure).
+  The refusal reads "audit chain head moved" (PostgreSQL SQLSTATE 40001);
+  the group-commit writer then reads the head again (audit/retry.py).
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -65,21 +65,6 @@ def install_triggers(connection: BaseDatabaseWrapper) -> None:
 def drop_triggers(connection: BaseDatabaseWrapper) -> None:
     """Remove the append-only triggers (tests and deliberate maintenance only)."""
     _execute(connection, _APPEND_ONLY_DROP)
-
-
-def triggers_installed(connection: BaseDatabaseWrapper) -> bool:
-    """Return whether the append-only triggers exist."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-                "AND name IN ('audit_no_update', 'audit_no_delete')"
-            )
-            return cursor.fetchone()[0] == 2
-        cursor.execute(
-            "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_no_update_delete'"
-        )
-        return cursor.fetchone()[0] == 1
 
 
 CHAIN_HEAD_MOVED = "audit chain head moved"  # the refusal, in both trigger bodies

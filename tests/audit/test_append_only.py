@@ -3,19 +3,22 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.chain import GENESIS_HASH, compute_hash
 from audit.models import AuditChain, AuditEvent
-from audit.services import record_event, record_standalone_event
+from audit.services import record_event
 from tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def _event(**fields) -> AuditEvent:
-    return record_standalone_event(
-        event=AuditEvent.Event.TOOL_CALLED,
-        tool="echo",
-        arguments={"message": "hi"},
+    """One event recording nothing else, in a transaction of its own."""
+    fields = {
+        "event": AuditEvent.Event.TOOL_CALLED,
+        "tool": "echo",
+        "arguments": {"message": "hi"},
         **fields,
-    )
+    }
+    with transaction.atomic(durable=True):
+        return record_event(**fields)
 
 
 @pytest.fixture
@@ -98,11 +101,7 @@ def test_the_first_event_of_a_chain_links_to_the_genesis_hash():
 
 def test_oversized_arguments_are_capped(settings):
     settings.AUDIT_ARGUMENTS_MAX_BYTES = 100
-    stored = AuditEvent.objects.get(
-        pk=record_standalone_event(
-            event=AuditEvent.Event.TOOL_CALLED, arguments={"message": "x" * 1000}
-        ).pk
-    )
+    stored = AuditEvent.objects.get(pk=_event(arguments={"message": "x" * 1000}).pk)
     assert stored.arguments["_truncated"] is True
     assert stored.arguments["_bytes"] > 1000
     assert len(stored.arguments["preview"]) <= 50

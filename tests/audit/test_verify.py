@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from audit import services
 from audit.chain import compute_hash
 from audit.models import AuditEvent
-from audit.services import record_standalone_event
-from audit.triggers import drop_triggers, install_triggers, triggers_installed
+from audit.services import record_event
+from audit.triggers import drop_triggers, install_triggers
 
 pytestmark = pytest.mark.django_db
 
@@ -24,22 +24,39 @@ OTHER_CHAIN = "other-host:4242"
 
 
 def _events(count: int) -> list[AuditEvent]:
-    return [
-        record_standalone_event(
-            event=AuditEvent.Event.TOOL_CALLED,
-            tool="echo",
-            arguments={"message": f"m{n}"},
-            request_id=f"r{n}",
-            duration_ms=1.25 * n,
-        )
-        for n in range(count)
-    ]
+    events = []
+    for n in range(count):
+        with transaction.atomic(durable=True):
+            events.append(
+                record_event(
+                    event=AuditEvent.Event.TOOL_CALLED,
+                    tool="echo",
+                    arguments={"message": f"m{n}"},
+                    request_id=f"r{n}",
+                    duration_ms=1.25 * n,
+                )
+            )
+    return events
 
 
 def _verify(**options: Any) -> str:
     out = StringIO()
     call_command("audit_verify", stdout=out, **options)
     return out.getvalue()
+
+
+def _triggers_installed() -> bool:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                "AND name IN ('audit_no_update', 'audit_no_delete')"
+            )
+            return cursor.fetchone()[0] == 2
+        cursor.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_no_update_delete'"
+        )
+        return cursor.fetchone()[0] == 1
 
 
 def _behind_the_triggers(sql: str, params: list[Any]) -> None:
@@ -49,7 +66,7 @@ def _behind_the_triggers(sql: str, params: list[Any]) -> None:
             cursor.execute(sql, params)
     finally:
         install_triggers(connection)
-    assert triggers_installed(connection)
+    assert _triggers_installed()
 
 
 def _refused(**options: Any) -> str:

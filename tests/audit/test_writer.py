@@ -7,8 +7,11 @@ own database threads, and a caller must see its row committed.
 import asyncio
 import contextlib
 import json
+import logging
 import threading
-from collections.abc import Iterator
+import time
+import types
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from pathlib import Path
@@ -107,6 +110,59 @@ def _fresh_counters() -> None:
     writer.reset_stats()
 
 
+@contextlib.contextmanager
+def _inserts_wait() -> Iterator[Callable[[], None]]:
+    """Another connection holds a lock that audit inserts wait for.
+
+    Yields the function that releases it (leaving the block releases it
+    too). SQLite: an open write transaction, which the writer meets as
+    "database table is locked" and retries; PostgreSQL: a SHARE lock on
+    the audit table, which an INSERT waits out.
+    """
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                if connection.vendor == "sqlite":
+                    cursor.execute(
+                        "INSERT INTO audit_auditchain "
+                        "(chain_id, last_sequence, last_hash, created_at) "
+                        "VALUES ('elsewhere', 0, '', '2026-01-01')"
+                    )
+                else:
+                    cursor.execute("LOCK TABLE audit_auditevent IN SHARE MODE")
+                locked.set()
+                release.wait(10)
+                transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        yield release.set
+    finally:
+        release.set()
+        holder.join()
+
+
+@types.coroutine
+def _resumptions(
+    coroutine: Coroutine[Any, Any, None],
+) -> Generator[Any, Any, int]:
+    """Await `coroutine`; return how many times it was suspended and resumed."""
+    count, sent = 0, None
+    while True:
+        try:
+            awaited = coroutine.send(sent)
+        except StopIteration:
+            return count
+        count += 1
+        sent = yield awaited
+
+
 async def test_concurrent_writes_commit_together_and_verify() -> None:
     async def caller(first: int) -> list[AuditEvent]:
         # Each caller writes in turn, as a client making call after call.
@@ -187,17 +243,19 @@ async def test_the_store_recovers_after_refusing(refusing_store: None) -> None:
 
 
 async def test_a_cancelled_caller_does_not_lose_its_event() -> None:
-    calls = [asyncio.create_task(writer.write(_fields(n))) for n in range(1, 6)]
-    await asyncio.sleep(0)  # all five handed to the writer thread
-    calls[0].cancel()
-    await asyncio.sleep(0.001)  # their commit is likely running
-    calls[1].cancel()
-    late = asyncio.create_task(writer.write(_fields(6)))
-    await asyncio.sleep(0)
-    late.cancel()
+    with _inserts_wait() as release:
+        calls = [asyncio.create_task(writer.write(_fields(n))) for n in range(1, 6)]
+        await asyncio.sleep(0)  # all five handed to the writer thread
+        calls[0].cancel()
+        await asyncio.sleep(0.05)  # their commit is waiting for the lock
+        calls[1].cancel()
+        late = asyncio.create_task(writer.write(_fields(6)))
+        await asyncio.sleep(0)
+        late.cancel()
+        release()
 
-    await asyncio.gather(*calls[2:])
-    await writer.drain()
+        await asyncio.gather(*calls[2:])
+        await writer.drain()
 
     assert [task.cancelled() for task in (calls[0], calls[1], late)] == [True] * 3
     assert sorted(await run_db(_stored_request_ids)) == [
@@ -205,6 +263,96 @@ async def test_a_cancelled_caller_does_not_lose_its_event() -> None:
     ]
     assert writer.stats().events_written == 6
     assert "OK: 1 chains, 6 rows verified." in await run_db(_verify)
+
+
+async def test_drain_sleeps_until_the_writer_wakes_it() -> None:
+    """No polling: a drain is resumed once, when the last event settles."""
+    patient = AuditWriter()
+    with _inserts_wait() as release:
+        writes = [asyncio.create_task(patient.write(_fields(n))) for n in range(3)]
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_later(0.3, release)
+        started = time.monotonic()
+
+        resumed = await _resumptions(patient.drain())
+
+    waited = time.monotonic() - started
+    assert resumed == 1
+    assert waited >= 0.3
+    assert all(write.done() for write in writes)
+    await asyncio.to_thread(patient.stop)
+    assert await run_db(_stored_request_ids) == ["req-0", "req-1", "req-2"]
+
+
+async def test_a_drain_that_times_out_logs_what_it_left_uncommitted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    patient = AuditWriter(drain_seconds=0.1)
+    with _inserts_wait():
+        writes = [asyncio.create_task(patient.write(_fields(n))) for n in range(3)]
+        await asyncio.sleep(0)
+        with caplog.at_level(logging.WARNING, logger="audit.writer"):
+            await patient.drain()
+
+        assert not any(write.done() for write in writes)
+    await asyncio.gather(*writes)  # committed once the lock is gone
+    await asyncio.to_thread(patient.stop)
+
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "3 event(s) not committed" in record.getMessage()
+
+
+@pytest.fixture
+def store_failing_transiently() -> Iterator[None]:
+    """Every audit insert fails with an error a retry may cure, until the end.
+
+    SQLite: another connection holds the write lock; PostgreSQL: a trigger
+    raises a serialization failure (SQLSTATE 40001).
+    """
+    if connection.vendor == "sqlite":
+        with _inserts_wait():
+            yield
+        return
+    _execute(
+        [
+            """CREATE FUNCTION audit_serialization_failure() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'try again' USING ERRCODE = '40001'; END;
+            $$ LANGUAGE plpgsql""",
+            """CREATE TRIGGER audit_serialization_failure
+            BEFORE INSERT ON audit_auditevent
+            FOR EACH ROW EXECUTE FUNCTION audit_serialization_failure()""",
+        ]
+    )
+    yield
+    _execute(
+        [
+            "DROP TRIGGER audit_serialization_failure ON audit_auditevent",
+            "DROP FUNCTION audit_serialization_failure()",
+        ]
+    )
+
+
+async def test_retries_stop_at_the_deadline_and_fail_the_calls(
+    store_failing_transiently: None,
+) -> None:
+    """Fail closed: a transient failure that persists fails every waiting call."""
+    patient = AuditWriter(retry_seconds=0.3)
+    started = time.monotonic()
+
+    outcomes = await asyncio.gather(
+        *(patient.write(_fields(n)) for n in range(3)), return_exceptions=True
+    )
+
+    waited = time.monotonic() - started
+    await asyncio.to_thread(patient.stop)
+    assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
+    assert 0.3 <= waited < 2
+    stats = patient.stats()
+    assert (stats.events_written, stats.events_failed) == (0, 3)
+    # SQLite's lock is tried every 0.1-2 ms, other failures up to 100 ms apart.
+    assert stats.retries > (50 if connection.vendor == "sqlite" else 3)
+    assert await run_db(_stored_request_ids) == []
 
 
 async def test_the_writer_state_outlives_an_event_loop() -> None:
@@ -246,7 +394,7 @@ async def test_a_locked_database_is_retried() -> None:
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
     await asyncio.to_thread(locked.wait, 5)
-    patient = AuditWriter(backoff_seconds=0.05)  # retries span ~0.75 s
+    patient = AuditWriter(retry_seconds=5)
     write = asyncio.create_task(patient.write(_fields(1)))
     await asyncio.sleep(0.1)
     waited = not write.done()
@@ -296,7 +444,7 @@ async def test_a_batch_on_a_lost_connection_is_retried(
     assert await run_db(terminate_pooled_connections) >= 1
     # Every dead pooled connection may cost one attempt.
     pool_size = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
-    patient = AuditWriter(max_attempts=pool_size + 2, backoff_seconds=0.001)
+    patient = AuditWriter()
 
     row = await patient.write(_fields(3))
     await asyncio.to_thread(patient.stop)

@@ -1,0 +1,120 @@
+"""The SQL that appends audit rows: one chain head read, one multi-row INSERT.
+
+Both ways of writing an audit row use it: `record_event`, inside the
+transaction of the change it records, and the group-commit writer's thread,
+on a connection of its own in autocommit mode. Statements run on the
+DB-API cursor under Django's connection (`connection.connection.cursor()`,
+within `connection.wrap_database_errors`): the writer's batches skip the
+Django cursor wrapper's per-statement work, and placeholders are the
+driver's own (`?` for SQLite, `%s` for psycopg).
+"""
+
+import functools
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
+
+from audit.chain import GENESIS_HASH
+from audit.models import AuditChain, AuditEvent
+
+_FIELDS = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+EVENT_FIELDS = tuple(field.attname for field in _FIELDS)
+"""The columns an INSERT fills, in order (attribute names of AuditEvent)."""
+
+_COLUMNS = ", ".join(field.column for field in _FIELDS)
+_EVENTS = AuditEvent._meta.db_table
+_CHAINS = AuditChain._meta.db_table
+# A PendingEvent's values in EVENT_FIELDS order; the arguments as JSON text.
+_VALUES = operator.attrgetter(
+    *("arguments_json" if name == "arguments" else name for name in EVENT_FIELDS)
+)
+_TIME = EVENT_FIELDS.index("occurred_at")  # the one value needing adaptation
+
+
+def _mark(vendor: str) -> str:
+    return "?" if vendor == "sqlite" else "%s"
+
+
+@functools.lru_cache(maxsize=1024)
+def insert_sql(count: int, vendor: str) -> str:
+    """One INSERT of `count` rows (values as `insert_params`), returning ids.
+
+    The ids come back in the order of the rows. On PostgreSQL the arguments
+    arrive as JSON text and are cast to jsonb in the statement.
+    """
+    mark = _mark(vendor)
+    json_mark = mark if vendor == "sqlite" else f"{mark}::jsonb"
+    row = (
+        "("
+        + ", ".join(json_mark if name == "arguments" else mark for name in EVENT_FIELDS)
+        + ")"
+    )
+    return (
+        f"INSERT INTO {_EVENTS} ({_COLUMNS}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)} RETURNING id"
+    )
+
+
+def insert_params(events: Sequence[Any], connection: BaseDatabaseWrapper) -> list[Any]:
+    """The values of `insert_sql(len(events), ...)` for chained PendingEvents."""
+    adapt_time = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for event in events:
+        values = list(_VALUES(event))
+        values[_TIME] = adapt_time(values[_TIME])
+        params += values
+    return params
+
+
+def read_head(
+    cursor: Any, chain_id: str, connection: BaseDatabaseWrapper
+) -> tuple[int, str]:
+    """Return (last sequence, last hash) of `chain_id`, creating it if missing.
+
+    In a transaction on PostgreSQL the head row stays locked (FOR UPDATE)
+    until it ends, so threads of one process appending to its chain take
+    turns; SQLite's IMMEDIATE transactions already hold the write lock.
+    Racing creators of a missing head are harmless (ON CONFLICT DO NOTHING).
+    """
+    mark = _mark(connection.vendor)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    select = (
+        f"SELECT last_sequence, last_hash FROM {_CHAINS} "  # noqa: S608
+        f"WHERE chain_id = {mark}{lock}"
+    )
+    cursor.execute(select, [chain_id])
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute(
+            f"INSERT INTO {_CHAINS} "  # noqa: S608
+            "(chain_id, last_sequence, last_hash, created_at) "
+            f"VALUES ({mark}, 0, {mark}, {mark}) ON CONFLICT (chain_id) DO NOTHING",
+            [
+                chain_id,
+                GENESIS_HASH,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        cursor.execute(select, [chain_id])
+        row = cursor.fetchone()
+    return int(row[0]), str(row[1])
+
+
+def insert_statement(
+    events: Sequence[Any], connection: BaseDatabaseWrapper
+) -> tuple[str, list[Any]]:
+    """The INSERT of chained PendingEvents `events` and its values."""
+    return insert_sql(len(events), connection.vendor), insert_params(events, connection)
+
+
+def execute_insert(cursor: Any, statement: tuple[str, list[Any]]) -> list[int]:
+    """Run an `insert_statement`; return the new rows' ids in order.
+
+    The chain-head trigger (audit/triggers.py) moves the head in the same
+    statement, and refuses all of it if the rows do not extend the head.
+    """
+    cursor.execute(*statement)
+    return [row[0] for row in cursor.fetchall()]
