@@ -178,9 +178,3 @@ def record_event(**fields: Any) -> AuditEvent:
     row._state.adding = False
     row._state.db = connection.alias
     return row
-
-
-@transaction.atomic(durable=True)
-def record_standalone_event(**fields: Any) -> AuditEvent:
-    """Append one event that records no other change, in its own transaction."""
-    return record_event(**fields)

@@ -62,8 +62,10 @@ MAX_BATCH = 256
 DRAIN_SECONDS = 25.0
 """How long `drain` waits for what is queued. Longer than a batch's retry
 deadline (RETRY_SECONDS), so a batch retrying at shutdown still settles;
-shorter than the 30 s the MCP app gives its whole shutdown (mcpserver/
-asgi.py), so the count of events left uncommitted is logged."""
+the MCP app's shutdown (mcpserver/asgi.py) allows for it and for
+STOP_SECONDS, so the count of events left uncommitted is always logged."""
+STOP_SECONDS = 10.0
+"""How long `stop` waits for the writer thread to finish."""
 
 
 @dataclass
@@ -197,7 +199,7 @@ class AuditWriter:
                 )
                 self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Stop the writer thread after what is queued; close its connection.
 
         Blocking. A later `write` starts a new thread. Used at shutdown (the

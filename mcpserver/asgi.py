@@ -40,8 +40,9 @@ from mcpserver.server import build_server
 
 logger = logging.getLogger(__name__)
 
-AUDIT_DRAIN_SECONDS = 30
-"""How long shutdown waits for queued audit events to commit."""
+AUDIT_SHUTDOWN_SECONDS = audit_writer.DRAIN_SECONDS + audit_writer.STOP_SECONDS + 5
+"""Shutdown's bound on the writer's own drain and thread stop (each bounded
+and logged by audit/writer.py), so neither is cut short from outside."""
 
 _NOT_RUNNING = Refusal(
     503, oauth_error("temporarily_unavailable", "The MCP server is not running.")
@@ -91,7 +92,7 @@ class McpApp:
                     self._dispatcher = None
                     tasks.cancel_scope.cancel()
         finally:
-            with anyio.move_on_after(AUDIT_DRAIN_SECONDS, shield=True):
+            with anyio.move_on_after(AUDIT_SHUTDOWN_SECONDS, shield=True):
                 await audit_writer.drain()
                 await anyio.to_thread.run_sync(audit_writer.stop)
 

@@ -1,7 +1,7 @@
 """The seam through which the MCP app makes tool-call audit rows durable.
 
 An `AuditSink` is awaited with one event's fields (as for
-`audit.services.build_event`); it returns only once the row is committed
+`audit.services.pending_event`); it returns only once the row is committed
 and raises if it could not be (DESIGN invariant 2: audit before answer), in
 which case the caller must not release the answer it audits. The sink of a
 serving process is chosen once, at start-up (`build_sink`).

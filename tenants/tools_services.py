@@ -21,7 +21,7 @@ def purge_documents(
     """Delete every document of `tenant_id`; return how many were deleted.
 
     `audit_event(count)` returns the fields of the audit event (as for
-    `audit.services.build_event`) that records the purge; it is appended in
+    `audit.services.pending_event`) that records the purge; it is appended in
     the same durable transaction, so if the audit write fails nothing is
     deleted and the error propagates.
     """

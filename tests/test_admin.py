@@ -2,10 +2,11 @@ from http import HTTPStatus
 
 import pytest
 from django.contrib import admin
+from django.db import transaction
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from audit.services import record_standalone_event
+from audit.services import record_event
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,8 @@ def seeded(db) -> None:
     from tenants.demo import seed_demo_data
 
     seed_demo_data()
-    record_standalone_event(event=AuditEvent.Event.LOGIN_FAILED, reason="demo")
+    with transaction.atomic(durable=True):
+        record_event(event=AuditEvent.Event.LOGIN_FAILED, reason="demo")
 
 
 @pytest.mark.parametrize(
