@@ -7,7 +7,7 @@ so these keep its names inside that namespace.
 from django.urls import path, re_path
 from oauth2_provider import views as dot_views
 
-from oauth import views
+from oauth import views, views_registration
 from oauth.views_authorize import MCPAuthorizationView
 
 app_name = "oauth2_provider"
@@ -21,10 +21,12 @@ urlpatterns = [
         views.ResourceServerIntrospectView.as_view(),
         name="introspect",
     ),
-    path("register", views.RegistrationView.as_view(), name="dcr-register"),
+    path(
+        "register", views_registration.RegistrationView.as_view(), name="dcr-register"
+    ),
     path(
         "register/<str:client_id>",
-        views.RegistrationManagementView.as_view(),
+        views_registration.RegistrationManagementView.as_view(),
         name="dcr-register-management",
     ),
     path(
