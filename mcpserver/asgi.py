@@ -11,8 +11,8 @@ process. Every request, of either protocol generation, passes:
 5. dispatch        the fast path, or the SDK session manager
 
 A stage refuses by raising `Refusal`, which is sent as it is. The start-up
-switches (MCP_SESSIONS, MCP_FAST_TOOLS_CALL, MCP_AUDIT_TOOL_CALLS) are read
-once, when the lifespan starts.
+switches (MCP_SESSIONS, MCP_FAST_TOOLS_CALL, MCP_AUDIT_TOOL_CALLS) and the
+guard's settings are read once, when the lifespan starts.
 """
 
 import contextlib
@@ -33,7 +33,7 @@ from mcpserver.pipeline.admitted import Admitted
 from mcpserver.pipeline.authentication import authenticate_request
 from mcpserver.pipeline.decide import decide_call
 from mcpserver.pipeline.dispatch import Dispatcher
-from mcpserver.pipeline.guard import guard
+from mcpserver.pipeline.guard import TransportGuard
 from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, send_refusal
 from mcpserver.policy import clear_policy_cache
 from mcpserver.server import build_server
@@ -54,6 +54,7 @@ class McpApp:
 
     def __init__(self) -> None:
         self._dispatcher: Dispatcher | None = None
+        self._guard: TransportGuard | None = None
         self._admission = Admission()
 
     @contextlib.asynccontextmanager
@@ -80,6 +81,7 @@ class McpApp:
                 tasks.start_soon(
                     revocations.poll_forever, settings.MCP_REVOCATION_POLL_SECONDS
                 )
+                self._guard = TransportGuard.from_settings()
                 self._dispatcher = Dispatcher(
                     manager,
                     sessions=sessions,
@@ -105,8 +107,8 @@ class McpApp:
             return
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        dispatcher = self._dispatcher
-        if dispatcher is None:
+        dispatcher, guard = self._dispatcher, self._guard
+        if dispatcher is None or guard is None:
             raise _NOT_RUNNING
         inbound = await guard(scope, receive)
         principal = await authenticate_request(inbound, audit=dispatcher.audit)

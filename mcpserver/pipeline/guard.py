@@ -1,6 +1,7 @@
 """Stage 1, the transport guard: is this an HTTP request /mcp can read?
 
-`guard` checks, in order, and raises `Refusal` at the first failure:
+A `TransportGuard` checks, in order, and raises `Refusal` at the first
+failure:
 
 - `Host` against DJANGO_ALLOWED_HOSTS and PUBLIC_URL (421) and `Origin`
   (scheme, host and port; 403), before anything else, so a rebinding page
@@ -110,43 +111,113 @@ class Inbound:
         )
 
 
-async def guard(scope: Scope, receive: Receive) -> Inbound:
-    """Check the request (see the module docstring) and read a POST's body.
+class TransportGuard:
+    """The guard for one server lifespan: settings are read when it is built.
 
-    Raises Refusal, or Disconnected if the client left mid-body.
+    ALLOWED_HOSTS, DEBUG, PUBLIC_URL and MCP_MAX_BODY_BYTES are read once
+    (`from_settings`), not on every request.
     """
-    headers = _trimmed_headers(scope)
-    if not _host_allowed(_first(headers, "host") or ""):
-        raise Refusal(421, oauth_error("invalid_request", "Host not allowed."))
-    origin = _first(headers, "origin")
-    if origin is not None and not _origin_allowed(origin):
-        raise Refusal(403, oauth_error("invalid_request", "Origin not allowed."))
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if "access_token" in query:
-        raise Refusal(
-            400,
-            oauth_error(
-                "invalid_request",
-                "Access tokens are accepted only in the Authorization header, "
-                "never in the query string.",
-            ),
-            [("www-authenticate", error_challenge("invalid_request"))],
+
+    def __init__(
+        self, *, allowed_hosts: list[str], public_url: str, max_body_bytes: int
+    ) -> None:
+        public = urlsplit(public_url)
+        public_domain, _ = split_domain_port(public.netloc)
+        self.allowed_hosts = [*allowed_hosts, public_domain]
+        self.public_origin = (public.scheme, public.netloc.lower())
+        self.max_body_bytes = max_body_bytes
+
+    @classmethod
+    def from_settings(cls) -> "TransportGuard":
+        hosts = list(settings.ALLOWED_HOSTS)
+        if settings.DEBUG and not hosts:  # Django's own default
+            hosts = [".localhost", "127.0.0.1", "[::1]"]
+        return cls(
+            allowed_hosts=hosts,
+            public_url=settings.PUBLIC_URL,
+            max_body_bytes=settings.MCP_MAX_BODY_BYTES,
         )
-    length = _first(headers, "content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise Refusal(400, oauth_error("invalid_request", "Bad Content-Length."))
-        if int(length) > settings.MCP_MAX_BODY_BYTES:
-            raise _body_too_large()
-    if scope["method"] != "POST":
-        return Inbound(method=scope["method"], headers=headers)
-    body = await _read_body(receive)
-    message = _parse_message(body)
-    version = _first(headers, PROTOCOL_VERSION_HEADER)
-    _check_version(version, message)
-    if version in MODERN_PROTOCOL_VERSIONS:
-        _check_modern_envelope(headers, message)
-    return Inbound(method="POST", headers=headers, body=body, message=message)
+
+    async def __call__(self, scope: Scope, receive: Receive) -> Inbound:
+        """Check the request (see the module docstring) and read a POST's body.
+
+        Raises Refusal, or Disconnected if the client left mid-body.
+        """
+        headers = _trimmed_headers(scope)
+        if not self._host_allowed(_first(headers, "host") or ""):
+            raise Refusal(421, oauth_error("invalid_request", "Host not allowed."))
+        origin = _first(headers, "origin")
+        if origin is not None and not self._origin_allowed(origin):
+            raise Refusal(403, oauth_error("invalid_request", "Origin not allowed."))
+        query_string = scope.get("query_string", b"")
+        if query_string and "access_token" in parse_qs(query_string.decode("latin-1")):
+            raise Refusal(
+                400,
+                oauth_error(
+                    "invalid_request",
+                    "Access tokens are accepted only in the Authorization header, "
+                    "never in the query string.",
+                ),
+                [("www-authenticate", error_challenge("invalid_request"))],
+            )
+        length = _first(headers, "content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Refusal(
+                    400, oauth_error("invalid_request", "Bad Content-Length.")
+                )
+            if int(length) > self.max_body_bytes:
+                raise self._body_too_large()
+        if scope["method"] != "POST":
+            return Inbound(method=scope["method"], headers=headers)
+        body = await self._read_body(receive)
+        message = _parse_message(body)
+        version = _first(headers, PROTOCOL_VERSION_HEADER)
+        _check_version(version, message)
+        if version in MODERN_PROTOCOL_VERSIONS:
+            _check_modern_envelope(headers, message)
+        return Inbound(method="POST", headers=headers, body=body, message=message)
+
+    def _host_allowed(self, host: str) -> bool:
+        domain, _ = split_domain_port(host)
+        return bool(domain) and validate_host(domain, self.allowed_hosts)
+
+    def _origin_allowed(self, origin: str) -> bool:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False
+        if parts.path or parts.query or parts.fragment:
+            return False
+        if (parts.scheme, parts.netloc.lower()) == self.public_origin:
+            return True
+        return self._host_allowed(parts.netloc)
+
+    def _body_too_large(self) -> Refusal:
+        return Refusal(
+            413,
+            rpc_error(
+                None,
+                types.ErrorData(
+                    code=types.INVALID_REQUEST,
+                    message=f"Request body larger than {self.max_body_bytes} bytes",
+                ),
+            ),
+        )
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._body_too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 def _trimmed_headers(scope: Scope) -> dict[str, list[str]]:
@@ -164,61 +235,6 @@ def _trimmed_headers(scope: Scope) -> dict[str, list[str]]:
 def _first(headers: dict[str, list[str]], name: str) -> str | None:
     values = headers.get(name)
     return values[0] if values else None
-
-
-def _allowed_hosts() -> list[str]:
-    hosts = list(settings.ALLOWED_HOSTS)
-    if settings.DEBUG and not hosts:  # Django's own default
-        hosts = [".localhost", "127.0.0.1", "[::1]"]
-    public_domain, _ = split_domain_port(urlsplit(settings.PUBLIC_URL).netloc)
-    return [*hosts, public_domain]
-
-
-def _host_allowed(host: str) -> bool:
-    domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, _allowed_hosts())
-
-
-def _origin_allowed(origin: str) -> bool:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    if parts.path or parts.query or parts.fragment:
-        return False
-    public = urlsplit(settings.PUBLIC_URL)
-    if (parts.scheme, parts.netloc.lower()) == (public.scheme, public.netloc.lower()):
-        return True
-    return _host_allowed(parts.netloc)
-
-
-def _body_too_large() -> Refusal:
-    return Refusal(
-        413,
-        rpc_error(
-            None,
-            types.ErrorData(
-                code=types.INVALID_REQUEST,
-                message=f"Request body larger than {settings.MCP_MAX_BODY_BYTES} bytes",
-            ),
-        ),
-    )
-
-
-async def _read_body(receive: Receive) -> bytes:
-    limit = settings.MCP_MAX_BODY_BYTES
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _body_too_large()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _parse_message(body: bytes) -> dict[str, Any]:

@@ -87,21 +87,22 @@ async def test_an_unsupported_version_lists_only_what_discover_advertises(
     assert refused.json()["error"]["data"]["supported"] == advertised
 
 
-async def test_a_declared_oversized_body_is_413(carol: str, settings) -> None:
-    settings.MCP_MAX_BODY_BYTES = 1000
+async def test_a_declared_oversized_body_is_413(demo: Demo, settings) -> None:
+    settings.MCP_MAX_BODY_BYTES = 1000  # read when the server starts
     body = json.dumps(call_params("echo", message="x" * 2000))
-    response = await _post(carol, body)
+    async with running_app():
+        response = await _post(await demo.atoken("carol"), body)
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-async def test_a_streamed_oversized_body_is_413(carol: str, settings) -> None:
-    settings.MCP_MAX_BODY_BYTES = 1000
+async def test_a_streamed_oversized_body_is_413(demo: Demo, settings) -> None:
+    settings.MCP_MAX_BODY_BYTES = 1000  # read when the server starts
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(10):
             yield b" " * 200
 
-    async with http_client(carol) as client:
+    async with running_app(), http_client(await demo.atoken("carol")) as client:
         response = await client.post("/mcp", content=chunks(), headers=rpc_headers())
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
