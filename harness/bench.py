@@ -175,6 +175,42 @@ def compare(
     return series
 
 
+def sweep(
+    contenders: Sequence[Contender],
+    *,
+    levels: Sequence[int],
+    calls: int,
+    rounds: int,
+    seconds: float | None = None,
+    warmup: int = 0,
+    on_run: Callable[[int, int, Contender], Callable[[int], None] | None] | None = None,
+    on_level: Callable[[int, list[Series]], None] | None = None,
+) -> dict[int, list[Series]]:
+    """`compare` at each concurrency of `levels`, in order; the series by level.
+
+    `on_run(level, round, contender)` may return a progress callback for
+    that run; `on_level(level, series)` hears each level as it ends.
+    """
+    results: dict[int, list[Series]] = {}
+    for level in levels:
+        results[level] = compare(
+            contenders,
+            concurrency=level,
+            calls=calls,
+            rounds=rounds,
+            seconds=seconds,
+            warmup=warmup,
+            on_run=(
+                (lambda index, c, level=level: on_run(level, index, c))
+                if on_run
+                else None
+            ),
+        )
+        if on_level:
+            on_level(level, results[level])
+    return results
+
+
 def plot(sweep: dict[int, list[Series]], path: Path) -> None:
     """Draw calls/s and p99 against concurrency for every target, as a PNG."""
     import matplotlib

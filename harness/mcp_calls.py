@@ -20,6 +20,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from harness.discovery import challenge_params
 from harness.errors import (
     AuthenticationFailed,
     Denied,
@@ -27,7 +28,6 @@ from harness.errors import (
     Unreachable,
     UsageError,
 )
-from harness.flow import challenge_params
 
 Step = Callable[[str], None]
 INSUFFICIENT_SCOPE = -32003

@@ -19,7 +19,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from harness.flow import Discovery, discover
+from harness.discovery import Discovery, discover
 from tests.browser.support import (
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -1,8 +1,9 @@
 """Helpers of the browser tests, apart from their fixtures.
 
 Chromium's launch settings, the failure artifacts, the client's loopback
-callback, and the OAuth client of the tests: harness/flow.py registering,
-building authorize URLs and redeeming codes over real HTTP, while Chromium
+callback, and the OAuth client of the tests: the terminal client's steps
+(harness/registration.py, harness/authorization.py, harness/tokens.py)
+registering, building authorize URLs and redeeming codes over real HTTP, while Chromium
 does the login and consent.
 """
 
@@ -17,15 +18,10 @@ import jwt
 import pytest
 from playwright.sync_api import Page
 
-from harness.flow import (
-    AuthorizationRequest,
-    Code,
-    Discovery,
-    Grant,
-    authorization_request,
-    redeem,
-    register,
-)
+from harness.authorization import AuthorizationRequest, Code, authorization_request
+from harness.discovery import Discovery
+from harness.registration import register
+from harness.tokens import Grant, redeem
 from tests.live_server import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -105,7 +101,7 @@ class Callback:
 
 
 class OAuthClient:
-    """harness/flow.py's registration, authorize URL and redemption.
+    """The terminal client's registration, authorize URL and redemption.
 
     Each client it registers redirects to `callback`; the browser does the
     rest.

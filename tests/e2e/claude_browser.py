@@ -8,14 +8,14 @@ Claude Code's own loopback callback, as a browser would. Every request
 goes through the server's forms with their CSRF tokens; nothing is
 shortcut.
 
-The walk is harness/flow.py's `approve_in_browser`, the project's one
-client of those pages. Each step is appended as one JSON line to
+The walk is harness/consent_walk.py's `approve_in_browser`, the project's
+one client of those pages. Each step is appended as one JSON line to
 `CLAUDE_BROWSER_REPORT`, so the test can assert on what the pages said and
 show the steps on failure. Exits 0 once the callback has answered, 1
 otherwise (Claude Code does not show a browser's output, hence the report).
 
 Run it with the project's Python from the project root (it imports
-`harness.flow`); tests/e2e/claude_code.py writes the wrapper.
+`harness.consent_walk`); tests/e2e/claude_code.py writes the wrapper.
 """
 
 import json
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx2
 
-from harness.flow import approve_in_browser, query_params
+from harness.authorization import query_params
+from harness.consent_walk import approve_in_browser
 from harness.pages import Page
 
 TIMEOUT = 10

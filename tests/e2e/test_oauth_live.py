@@ -12,7 +12,10 @@ import jwt
 import pytest
 import requests
 
-from harness.flow import Code, Grant, authorize, discover, sign_in
+from harness.authorization import Code
+from harness.discovery import discover
+from harness.flow import authorize, sign_in
+from harness.tokens import Grant
 from tests.live_server import run_live_server
 
 

@@ -2,7 +2,7 @@
 
 `OAuthClientProvider` gets a 401 from /mcp, discovers the resource and
 authorization-server metadata, registers, and sends the user to /authorize;
-the redirect handler here is the "browser": harness/flow.py's
+the redirect handler here is the "browser": harness/consent_walk.py's
 `approve_in_browser` signs in through the real login form (with its CSRF
 token) and approves the consent form, and the handler hands the code (with
 `state` and `iss`) back to the SDK, which checks both.
@@ -21,7 +21,8 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from harness.flow import Approval, approve_in_browser, query_params
+from harness.authorization import query_params
+from harness.consent_walk import Approval, approve_in_browser
 from tests.live_server import run_live_server
 
 CALLBACK = "http://localhost:47823/callback"
@@ -62,7 +63,7 @@ class HeadlessBrowser:
         self.result = query_params(approval.callback)
 
     def _approve(self, authorize_url: str) -> Approval:
-        """harness/flow.py's browser walk, in a fresh cookie jar."""
+        """harness/consent_walk.py's browser walk, in a fresh cookie jar."""
         with httpx2.Client(timeout=20) as web:
             return approve_in_browser(
                 web,

@@ -1,8 +1,9 @@
 """Drive the authorization-code flow through Django's test client.
 
-The requests are harness/flow.py's (`authorization_request` for PKCE S256,
-`state` and `resource`; the token and refresh forms) and the pages are read
-with harness/pages.py, as over HTTP. Only the transport differs: these
+The requests are the terminal client's (harness/authorization.py's
+`authorization_request` for PKCE S256, `state` and `resource`, and its
+token form; harness/tokens.py's refresh form) and the pages are read with
+harness/pages.py, as over HTTP. Only the transport differs: these
 helpers hand back the test client's responses, so that tests can assert on
 what the server answered, refusals included.
 """
@@ -14,13 +15,13 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.test import Client
 
-from harness.flow import (
+from harness.authorization import (
     AuthorizationRequest,
     authorization_request,
     query_params,
-    refresh_form,
 )
 from harness.pages import Form, parse_page
+from harness.tokens import refresh_form
 
 REDIRECT_URI = "http://localhost:49152/callback"
 CLAUDE_CODE_REGISTRATION = {

@@ -11,83 +11,28 @@ audit rows written during each run, which must equal its successful calls:
 the bench reads the audit log through this project's DATABASE_URL, so run
 it with the server's environment. Exits 1 if any call failed or the audit
 check did not hold.
+
+The command only reads its options and writes: the contenders are
+harness/bench_contenders.py's, the runs harness/bench.py's and the table,
+JSON and problems harness/bench_report.py's.
 """
 
 import json
 import sys
-import time
 from argparse import ArgumentParser
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import jwt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from harness.bench import (
-    Contender,
-    DatabaseAuditCounter,
-    Series,
-    SqliteAuditCounter,
-    compare,
-    plot,
-    prepare,
-)
+from harness.bench import Series, plot, sweep
+from harness.bench_contenders import line_up
+from harness.bench_report import HEADER, as_json, problems, ratio, row
 from harness.errors import HarnessError, UsageError
-from harness.flow import sign_in
-from harness.loadgen import PROTOCOL_VERSION, LoadError, Target
+from harness.loadgen import PROTOCOL_VERSION, LoadError
+from harness.progress import ProgressBar
 from tenants.demo import DEMO_PASSWORD
-
-
-class _Progress:
-    """A one-line progress bar on a terminal (nothing elsewhere)."""
-
-    def __init__(self, stream: TextIO, enabled: bool) -> None:
-        self.stream, self.enabled = stream, enabled
-
-    def start(self, label: str, total: int | None) -> Any:
-        if not self.enabled:
-            return None
-        width = 30
-        last = 0.0
-
-        def update(done: int) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last < 0.1 and done != total:
-                return
-            last = now
-            if total:
-                filled = width * done // total
-                bar = "#" * filled + "." * (width - filled)
-                self.stream.write(f"\r{label:<28} [{bar}] {done}/{total}")
-            else:
-                self.stream.write(f"\r{label:<28} {done} calls")
-            if done == total:
-                self.stream.write("\n")
-            self.stream.flush()
-
-        return update
-
-
-def _row(series: Series) -> str:
-    audit = {None: "-", True: "ok", False: "MISMATCH"}[series.audit_ok]
-    rows = ",".join(
-        "-" if m.audit_rows is None else str(m.audit_rows) for m in series.rounds
-    )
-    calls = sum(m.run.calls for m in series.rounds)
-    return (
-        f"{series.target.name[:34]:<34} {series.concurrency:>5} {calls:>7} "
-        f"{series.calls_per_second:>9.1f} {series.percentile_ms(50):>7.2f} "
-        f"{series.percentile_ms(95):>7.2f} {series.percentile_ms(99):>7.2f} "
-        f"{series.errors:>6}  {audit} ({rows})"
-    )
-
-
-HEADER = (
-    f"{'target':<34} {'conc':>5} {'calls':>7} {'calls/s':>9} {'p50 ms':>7} "
-    f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6}  audit rows"
-)
 
 
 class Command(BaseCommand):
@@ -151,60 +96,24 @@ class Command(BaseCommand):
         except LoadError as error:
             raise CommandError(f"cannot measure: {error}", returncode=5) from None
 
-    def _contenders(self, options: dict[str, Any]) -> list[Contender]:
-        url = (options["url"] or settings.MCP_RESOURCE_URL).rstrip("/")
-        try:
-            arguments = json.loads(options["tool_args"])
-        except ValueError as exc:
-            raise UsageError(f"--args is not JSON: {exc}") from None
-        token = options["token"]
-        if token is None:
-            grant = sign_in(
-                url,
-                username=options["user"],
-                password=options["password"],
-                tenant=options["tenant"],
-                scope=options["scope"],
-            )
-            token, client_id = grant.access_token, grant.client_id
-        elif options["no_audit_check"]:
-            client_id = ""
-        else:
-            try:
-                claims = jwt.decode(token, options={"verify_signature": False})
-            except jwt.PyJWTError:
-                raise UsageError(
-                    "--token is not a JWT: its client_id names the audit rows "
-                    "to count (or pass --no-audit-check)"
-                ) from None
-            client_id = str(claims.get("client_id", ""))
-        common = {
-            "tool": options["tool"],
-            "arguments": arguments,
-            "protocol_version": options["protocol_version"],
-        }
-        ours = Target(url=url, token=token, label=options["label"], **common)
-        audit = None if options["no_audit_check"] else DatabaseAuditCounter(client_id)
-        contenders = [prepare(ours, audit)]
-        if options["compare"]:
-            if not options["compare_token"]:
-                raise UsageError("--compare needs --compare-token")
-            theirs = Target(
-                url=options["compare"],
-                token=options["compare_token"],
-                label=options["compare_label"],
-                **common,
-            )
-            counter = (
-                SqliteAuditCounter(options["compare_audit_db"])
-                if options["compare_audit_db"]
-                else None
-            )
-            contenders.append(prepare(theirs, counter))
-        return contenders
-
     def _handle(self, options: dict[str, Any]) -> None:
-        contenders = self._contenders(options)
+        contenders = line_up(
+            url=(options["url"] or settings.MCP_RESOURCE_URL).rstrip("/"),
+            label=options["label"],
+            tool=options["tool"],
+            tool_args=options["tool_args"],
+            protocol_version=options["protocol_version"],
+            token=options["token"],
+            username=options["user"],
+            password=options["password"],
+            tenant=options["tenant"],
+            scope=options["scope"],
+            audit_check=not options["no_audit_check"],
+            compare_url=options["compare"],
+            compare_token=options["compare_token"],
+            compare_label=options["compare_label"],
+            compare_audit_db=options["compare_audit_db"],
+        )
         rounds = options["rounds"] or (3 if len(contenders) > 1 else 1)
         levels = (
             [int(c) for c in options["sweep"].split(",")]
@@ -216,110 +125,37 @@ class Command(BaseCommand):
         enabled = options["progress"]
         if enabled is None:
             enabled = sys.stderr.isatty() and not options["json"]
-        bar = _Progress(self.stderr._out, enabled)
+        bar = ProgressBar(self.stderr._out, enabled)
         total = None if options["seconds"] else options["calls"]
 
-        results: dict[int, list[Series]] = {}
+        def show(level: int, series: list[Series]) -> None:
+            if options["json"]:
+                return
+            for one in series:
+                self.stdout.write(row(one))
+            if len(series) > 1:
+                self.stdout.write(ratio(series))
+
         if not options["json"]:
             self.stdout.write(HEADER)
-        for level in levels:
-            results[level] = compare(
-                contenders,
-                concurrency=level,
-                calls=options["calls"],
-                rounds=rounds,
-                seconds=options["seconds"],
-                warmup=options["warmup"],
-                on_run=lambda index, c, level=level: bar.start(
-                    f"{c.target.name[:16]} c={level} #{index + 1}", total
-                ),
-            )
-            if not options["json"]:
-                for series in results[level]:
-                    self.stdout.write(_row(series))
-                if len(contenders) > 1:
-                    self.stdout.write(self._ratio(results[level]))
+        results = sweep(
+            contenders,
+            levels=levels,
+            calls=options["calls"],
+            rounds=rounds,
+            seconds=options["seconds"],
+            warmup=options["warmup"],
+            on_run=lambda level, index, c: bar.start(
+                f"{c.target.name[:16]} c={level} #{index + 1}", total
+            ),
+            on_level=show,
+        )
         if options["plot"]:
             plot(results, options["plot"])
             if not options["json"]:
                 self.stdout.write(f"plot: {options['plot']}")
         if options["json"]:
-            self.stdout.write(json.dumps(self._as_json(results), indent=2))
-        self._check(results)
-
-    @staticmethod
-    def _ratio(series: list[Series]) -> str:
-        ours, theirs = series[0], series[1]
-        rate = (
-            ours.calls_per_second / theirs.calls_per_second
-            if theirs.calls_per_second
-            else 0
-        )
-        p99 = (
-            ours.percentile_ms(99) / theirs.percentile_ms(99)
-            if theirs.percentile_ms(99)
-            else 0
-        )
-        return (
-            f"{'  ratio ' + ours.target.name + ' / ' + theirs.target.name:<40} "
-            f"calls/s {rate:.2f}x, p99 {p99:.2f}x (medians of {len(ours.rounds)} "
-            "alternating runs)"
-        )
-
-    @staticmethod
-    def _as_json(results: dict[int, list[Series]]) -> dict[str, Any]:
-        return {
-            "levels": [
-                {
-                    "concurrency": level,
-                    "targets": [
-                        {
-                            "name": s.target.name,
-                            "url": s.target.url,
-                            "calls_per_second": round(s.calls_per_second, 1),
-                            "p50_ms": round(s.percentile_ms(50), 3),
-                            "p95_ms": round(s.percentile_ms(95), 3),
-                            "p99_ms": round(s.percentile_ms(99), 3),
-                            "errors": s.errors,
-                            "audit_ok": s.audit_ok,
-                            "rounds": [
-                                {
-                                    "calls": m.run.calls,
-                                    "ok": m.run.ok,
-                                    "seconds": round(m.run.elapsed, 3),
-                                    "calls_per_second": round(
-                                        m.run.calls_per_second, 1
-                                    ),
-                                    "p99_ms": round(m.run.percentile_ms(99), 3),
-                                    "errors": dict(m.run.errors),
-                                    "audit_rows": m.audit_rows,
-                                }
-                                for m in s.rounds
-                            ],
-                        }
-                        for s in series
-                    ],
-                }
-                for level, series in results.items()
-            ]
-        }
-
-    def _check(self, results: dict[int, list[Series]]) -> None:
-        problems = []
-        for series in (s for level in results.values() for s in level):
-            if series.errors:
-                first = next(
-                    (m.run.first_error for m in series.rounds if m.run.first_error), ""
-                )
-                problems.append(
-                    f"{series.target.name} c={series.concurrency}: "
-                    f"{series.errors} failed calls (first: {first[:200]})"
-                )
-            if series.audit_ok is False:
-                problems.append(
-                    f"{series.target.name} c={series.concurrency}: audit rows "
-                    "differ from successful calls (is the server on this "
-                    "DATABASE_URL?)"
-                )
-        if problems:
-            raise CommandError("; ".join(problems), returncode=1)
+            self.stdout.write(json.dumps(as_json(results), indent=2))
+        found = problems(results)
+        if found:
+            raise CommandError("; ".join(found), returncode=1)
