@@ -7,6 +7,8 @@
    row and answer;
 5. `dispatch`: the SDK session manager, or the fast path.
 
-A stage may import the ones before it (and `refusal`, which they all use),
+Beside them: `inbound` (the checked request the guard hands on),
+`refusal` (how any stage refuses) and `admitted` (what dispatch hands to
+the SDK's handlers). A stage may import those and the stages before it,
 never a later one; what a stage learns reaches the next as an argument.
 """

@@ -7,7 +7,7 @@ admitted.
 """
 
 from mcpserver.auth import Principal
-from mcpserver.pipeline.guard import Inbound
+from mcpserver.pipeline.inbound import Inbound
 
 
 class Admission:

@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import FeedUnavailable, InvalidToken, Principal, authenticate
 from mcpserver.challenges import error_challenge, no_token_challenge
-from mcpserver.pipeline.guard import Inbound
+from mcpserver.pipeline.inbound import Inbound
 from mcpserver.pipeline.refusal import Refusal, oauth_error
 
 logger = logging.getLogger(__name__)

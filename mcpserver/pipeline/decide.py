@@ -26,7 +26,7 @@ from audit.models import AuditEvent
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import Principal
 from mcpserver.challenges import insufficient_scope_challenge
-from mcpserver.pipeline.guard import Inbound, ToolCallMessage
+from mcpserver.pipeline.inbound import Inbound, ToolCallMessage
 from mcpserver.pipeline.refusal import Refusal, internal_error, rpc_error
 from mcpserver.policy import Decision, adecide
 from mcpserver.tools import ToolCall

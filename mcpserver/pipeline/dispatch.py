@@ -21,7 +21,7 @@ from mcpserver import fastpath
 from mcpserver.asgi_types import Message, Receive, Scope, Send
 from mcpserver.audit_sink import AuditSink
 from mcpserver.pipeline.admitted import SCOPE_KEY, Admitted
-from mcpserver.pipeline.guard import SESSION_ID_HEADER, Inbound
+from mcpserver.pipeline.inbound import SESSION_ID_HEADER, Inbound
 from mcpserver.pipeline.refusal import Refusal, oauth_error, send_body
 
 

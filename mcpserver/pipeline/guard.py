@@ -24,7 +24,6 @@ It also trims surrounding whitespace from header values in the ASGI scope
 """
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,73 +41,18 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from mcpserver.asgi_types import Receive, Scope
 from mcpserver.challenges import error_challenge
+from mcpserver.pipeline.inbound import (
+    PROTOCOL_VERSION_HEADER,
+    Inbound,
+    request_id_of,
+)
 from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, rpc_error
 
-PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
-SESSION_ID_HEADER = "mcp-session-id"
 SERVED_PROTOCOL_VERSIONS = frozenset(
     (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
 )
 _MAX_ECHOED_VERSION = 64
 _OWS = (b" ", b"\t")
-
-
-@dataclass(frozen=True)
-class ToolCallMessage:
-    """A well-formed `tools/call` request: its id, tool name and arguments."""
-
-    request_id: str | int
-    name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A request that passed the guard.
-
-    `headers` maps lower-case names to every value sent (trimmed). For a
-    POST, `body` is the raw body and `message` the one JSON-RPC object it
-    holds; both are None for other methods.
-    """
-
-    method: str
-    headers: dict[str, list[str]]
-    body: bytes | None = None
-    message: dict[str, Any] | None = None
-
-    def header(self, name: str) -> str | None:
-        """The first value of header `name` (lower case), or None."""
-        values = self.headers.get(name)
-        return values[0] if values else None
-
-    @property
-    def version(self) -> str | None:
-        """The MCP-Protocol-Version header (already checked to be served)."""
-        return self.header(PROTOCOL_VERSION_HEADER)
-
-    @property
-    def is_modern(self) -> bool:
-        """Whether the request speaks a per-request (2026-07-28+) revision."""
-        return self.version in MODERN_PROTOCOL_VERSIONS
-
-    @property
-    def tool_call(self) -> ToolCallMessage | None:
-        """The message as a `tools/call`, if it is a well-formed one."""
-        message = self.message
-        if message is None or message.get("method") != "tools/call":
-            return None
-        request_id = _request_id(message)
-        if request_id is None:
-            return None
-        params = message.get("params")
-        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
-            return None
-        arguments = params.get("arguments")
-        return ToolCallMessage(
-            request_id=request_id,
-            name=params["name"],
-            arguments=arguments if isinstance(arguments, dict) else {},
-        )
 
 
 class TransportGuard:
@@ -261,13 +205,6 @@ def _parse_message(body: bytes) -> dict[str, Any]:
     return message
 
 
-def _request_id(message: dict[str, Any]) -> str | int | None:
-    request_id = message.get("id")
-    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
-        return None
-    return request_id
-
-
 def _refuse(rejection: InboundLadderRejection, request_id: str | int | None) -> None:
     raise Refusal(
         ERROR_CODE_HTTP_STATUS.get(rejection.code, 400),
@@ -284,7 +221,7 @@ def _check_modern_envelope(
     headers: dict[str, list[str]], message: dict[str, Any]
 ) -> None:
     """The SDK's 2026-07-28 ladder for a request (notifications are the SDK's)."""
-    request_id = _request_id(message)
+    request_id = request_id_of(message)
     if request_id is None or not isinstance(message.get("method"), str):
         return  # not a well-formed request: the SDK answers it
     pairs = ((name, value) for name, values in headers.items() for value in values)
@@ -310,4 +247,4 @@ def _check_version(version: str | None, message: dict[str, Any]) -> None:
     rejection = unsupported_protocol_version_rejection(version[:_MAX_ECHOED_VERSION])
     if rejection is None:  # the SDK serves a revision this module does not list
         return
-    _refuse(rejection, _request_id(message))
+    _refuse(rejection, request_id_of(message))
