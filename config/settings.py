@@ -25,7 +25,7 @@ PUBLIC_URL = env("PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 MCP_RESOURCE_URL = f"{PUBLIC_URL}/mcp"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.ConsoleAdminConfig",  # django.contrib.admin, our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -8,10 +8,18 @@ a row id without its tenant, so no caller can reach another tenant's rows
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
-from tenants.models import Document, Report, TenantTool, Tool, split_scopes
+from tenants.models import (
+    Document,
+    Membership,
+    Report,
+    TenantTool,
+    Tool,
+    split_scopes,
+)
 
 MAX_SEARCH_TERMS = 8
 SNIPPET_CHARS = 160
@@ -136,3 +144,20 @@ def search_documents(*, tenant_id: int, query: str, limit: int) -> list[Document
 def get_report(*, tenant_id: int, report_id: str) -> Report | None:
     """Return `tenant_id`'s report `report_id`, or None (never another tenant's)."""
     return tenant_reports(tenant_id=tenant_id).filter(report_id=report_id).first()
+
+
+def administered_tenant_ids(*, user: Any) -> frozenset[int] | None:
+    """The active tenants in which `user` holds the admin role.
+
+    None means every tenant: a superuser administers all of them. An
+    anonymous or inactive user administers none.
+    """
+    if not getattr(user, "is_active", False):
+        return frozenset()
+    if user.is_superuser:
+        return None
+    return frozenset(
+        Membership.objects.filter(
+            user_id=user.pk, role=Membership.Role.ADMIN, tenant__is_active=True
+        ).values_list("tenant_id", flat=True)
+    )

@@ -1,0 +1,34 @@
+"""The operator console: Django's admin, open to tenant administrators too.
+
+Django's own site admits only staff. This one also admits an active user
+who holds the admin role in an active tenant; what they then see is
+limited by tenants/admin_scoping.py. INSTALLED_APPS names
+`ConsoleAdminConfig` instead of `django.contrib.admin`, so `admin.site`
+(and every `@admin.register`) is this site.
+"""
+
+from django.contrib.admin import AdminSite
+from django.contrib.admin.apps import AdminConfig
+from django.http import HttpRequest
+
+
+class ConsoleAdminSite(AdminSite):
+    site_header = "MCP server: operator console"
+    site_title = "MCP operator console"
+    index_title = "Tenants, tools, clients and the audit log"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        if not user.is_active:
+            return False
+        if user.is_staff:
+            return True
+        # Imported here: this module is loaded while the app registry is
+        # still being populated (it names the default admin site).
+        from tenants.selectors import administered_tenant_ids
+
+        return bool(administered_tenant_ids(user=user))
+
+
+class ConsoleAdminConfig(AdminConfig):
+    default_site = "config.admin_site.ConsoleAdminSite"
