@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from harness.discovery import Discovery
-from harness.errors import AuthenticationFailed
+from harness.errors import AuthenticationFailed, UnknownClient
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -114,11 +114,13 @@ def code_from_redirect(
     """Step 6: the code of the redirect to the client's `callback` URL.
 
     `state` must be the request's and `iss` the issuer (RFC 9207). Raises
-    AuthenticationFailed with the server's error, or with what is wrong.
+    AuthenticationFailed with the server's error (UnknownClient for
+    `invalid_client`), or with what is wrong.
     """
     params = query_params(callback)
     if "error" in params:
-        raise AuthenticationFailed(
+        unknown = params["error"] == "invalid_client"
+        raise (UnknownClient if unknown else AuthenticationFailed)(
             f"{params['error']}: {params.get('error_description', '')}".rstrip(": ")
         )
     if params.get("state") != request.state:

@@ -21,6 +21,7 @@ from harness.bench import (
 from harness.errors import UsageError
 from harness.flow import sign_in
 from harness.loadgen import Target
+from harness.registration_cache import RegistrationCache
 
 
 def _audited_client_id(token: str) -> str:
@@ -48,6 +49,7 @@ def line_up(
     tenant: str,
     scope: str | None,
     audit_check: bool,
+    registrations: RegistrationCache | None = None,
     compare_url: str | None = None,
     compare_token: str | None = None,
     compare_label: str = "compared",
@@ -56,7 +58,8 @@ def line_up(
     """This server at `url` (and the one at `compare_url`), ready to measure.
 
     `tool_args` is the tool's arguments as JSON. Without a `token`, signs
-    in as `username` in `tenant`. `audit_check` counts this server's audit
+    in as `username` in `tenant`, with the client cached in `registrations`
+    (a new one without). `audit_check` counts this server's audit
     rows, for the client of the token. Raises UsageError (arguments that do
     not fit together), the errors of `sign_in`, or loadgen.LoadError when a
     server does not answer the tool call.
@@ -67,7 +70,12 @@ def line_up(
         raise UsageError(f"--args is not JSON: {exc}") from None
     if token is None:
         grant = sign_in(
-            url, username=username, password=password, tenant=tenant, scope=scope
+            url,
+            username=username,
+            password=password,
+            tenant=tenant,
+            scope=scope,
+            registrations=registrations,
         )
         token, client_id = grant.access_token, grant.client_id
     elif not audit_check:

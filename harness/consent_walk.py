@@ -5,6 +5,7 @@ server's own pages: the login form with its CSRF token, the tenant chooser
 when the user has several tenants, and the consent form, where it presses
 Allow (or Deny, before refusing). It stops at the redirect to the client's
 callback, which it does not request. Pages are read with `harness.pages`.
+A page refusing the client_id itself raises UnknownClient.
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 
 from harness.authorization import query_params
-from harness.errors import AuthenticationFailed, UsageError
+from harness.errors import AuthenticationFailed, UnknownClient, UsageError
 from harness.exchange import Step, quiet, send
 from harness.pages import Page, parse_page
 
@@ -69,6 +70,28 @@ def _page_problem(page: Page) -> str:
     return "; ".join(page.errors) or page.title or "an unexpected page"
 
 
+def _refuses_the_client(page: Page) -> bool:
+    """Whether `page` is an authorization error about the client_id itself.
+
+    The server shows it rather than redirecting (RFC 6749 §4.1.2.1): DOT
+    (oauthlib) as `invalid_request: Invalid client_id parameter value.`,
+    other servers as `invalid_client`.
+    """
+    for text in page.errors:
+        code, _, description = text.partition(":")
+        if code.strip() == "invalid_client":
+            return True
+        if code.strip() == "invalid_request" and "client_id" in description:
+            return True
+    return False
+
+
+def _unexpected(page: Page, what: str) -> AuthenticationFailed:
+    """The failure for `page` where `what` was expected."""
+    failure = UnknownClient if _refuses_the_client(page) else AuthenticationFailed
+    return failure(f"{what}: {_page_problem(page)}")
+
+
 def _choose_tenant(
     browser: _Browser, page: Page, *, username: str, tenant: str | None, step: Step
 ) -> Page:
@@ -95,7 +118,7 @@ def _consent(
 ) -> str:
     """Approve the consent page; return the callback URL it redirects to."""
     if page.form_with("deny") is None:
-        raise AuthenticationFailed(f"no consent page: {_page_problem(page)}")
+        raise _unexpected(page, "no consent page")
     if tenant is not None and page.tenant != tenant:
         browser.submit(page, "deny", deny="1")
         raise AuthenticationFailed(f"{username} belongs to {page.tenant}, not {tenant}")
@@ -143,7 +166,8 @@ def approve_in_browser(
     redirects); `authorize_url` may be any client's. Stops at the redirect
     to `redirect_uri`, which it does not request. `tenant` is required when
     the user has several. Raises AuthenticationFailed (a refused login, an
-    unexpected page, a tenant they are not in, nothing to grant) or
+    unexpected page, a tenant they are not in, nothing to grant; its
+    subclass UnknownClient when the server refuses the client_id) or
     UsageError (several tenants and no `tenant`); on a refusal after
     sign-in it presses Deny first.
     """
@@ -153,9 +177,7 @@ def approve_in_browser(
     if browser.callback is not None:
         return Approval(browser.callback, None)
     if page.form_with("password") is None:
-        raise AuthenticationFailed(
-            f"/authorize did not show the login form: {_page_problem(page)}"
-        )
+        raise _unexpected(page, "/authorize did not show the login form")
     step(f"GET /authorize (PKCE S256, scope {scope!r}) -> login form")
     page = browser.submit(page, "password", username=username, password=password)
     if browser.callback is not None:

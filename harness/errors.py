@@ -44,6 +44,14 @@ class AuthenticationFailed(HarnessError):
     label = "authentication failed"
 
 
+class UnknownClient(AuthenticationFailed):
+    """The server does not know the client_id (deleted, expired or disabled).
+
+    Reads and exits as any failed authentication; a caller that reused a
+    cached registration catches it to register afresh.
+    """
+
+
 class Unreachable(HarnessError):
     """The server could not be reached (connection refused, timeout, DNS)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx2
 
-from harness.errors import AuthenticationFailed, Unreachable
+from harness.errors import AuthenticationFailed, UnknownClient, Unreachable
 
 Step = Callable[[str], None]
 
@@ -43,7 +43,11 @@ def json_object(response: Any, what: str) -> dict[str, Any]:
 
 
 def oauth_error(response: Any, what: str) -> AuthenticationFailed:
-    """The failure `response` reports: its OAuth error, or the start of its body."""
+    """The failure `response` reports: its OAuth error, or the start of its body.
+
+    `invalid_client` becomes UnknownClient, so that a client reusing a
+    registration can tell that the server no longer knows it.
+    """
     try:
         body = response.json()
     except ValueError:
@@ -54,6 +58,6 @@ def oauth_error(response: Any, what: str) -> AuthenticationFailed:
             detail += f": {body['error_description']}"
     else:
         detail = response.text[:200].strip() or "(empty body)"
-    return AuthenticationFailed(
-        f"{what} answered HTTP {response.status_code}: {detail}"
-    )
+    unknown = isinstance(body, dict) and body.get("error") == "invalid_client"
+    failure = UnknownClient if unknown else AuthenticationFailed
+    return failure(f"{what} answered HTTP {response.status_code}: {detail}")

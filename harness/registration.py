@@ -2,16 +2,27 @@
 
 `register` registers a public client (no secret, `token_endpoint_auth_method`
 none) for one redirect URI at the endpoint the discovery found;
-`loopback_redirect_uri` picks the loopback callback a terminal client uses.
+`loopback_redirect_uri` picks the loopback callback a terminal client uses,
+and `register_loopback` registers for one, returning the `Registration`
+that later runs may reuse (harness/registration_cache.py).
 """
 
 import socket
+from dataclasses import dataclass
 
 import httpx2
 
 from harness.discovery import CLIENT_NAME, Discovery
 from harness.errors import AuthenticationFailed
 from harness.exchange import Step, json_object, oauth_error, quiet, send
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A public client: its id and the one redirect URI it registered."""
+
+    client_id: str
+    redirect_uri: str
 
 
 def loopback_redirect_uri() -> str:
@@ -56,3 +67,29 @@ def register(
         raise AuthenticationFailed("registration returned no client_id")
     step(f"POST {endpoint} -> client_id {client_id} (public, {redirect_uri})")
     return str(client_id)
+
+
+def register_loopback(
+    client: httpx2.Client,
+    discovery: Discovery,
+    *,
+    scope: str,
+    client_name: str = CLIENT_NAME,
+    step: Step = quiet,
+) -> Registration:
+    """Register a public client for a fresh loopback redirect URI.
+
+    Nothing ever listens there (the stand-in browser only reads the
+    redirect), so the URI stays usable for as long as the registration.
+    Raises what `register` raises.
+    """
+    redirect_uri = loopback_redirect_uri()
+    client_id = register(
+        client,
+        discovery,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        client_name=client_name,
+        step=step,
+    )
+    return Registration(client_id=client_id, redirect_uri=redirect_uri)

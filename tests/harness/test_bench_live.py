@@ -16,8 +16,10 @@ from tests.live_server import LiveServer, run_live_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with run_live_server(tmp_path_factory.mktemp("bench-live")) as live:
+def server(tmp_path_factory, live_env):
+    with run_live_server(
+        tmp_path_factory.mktemp("bench-live"), extra_env=live_env
+    ) as live:
         yield live
 
 

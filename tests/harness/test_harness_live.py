@@ -4,23 +4,30 @@ The README's commands run as a user runs them (a subprocess of manage.py,
 real argv and exit code); the other cases call the same command in-process
 (`call_command`, which raises CommandError with the exit code), which saves
 a process start each. Exit codes: 0 success, 1 tool error, 2 usage, 3
-denied, 4 authentication failed, 5 server unreachable.
+denied, 4 authentication failed, 5 server unreachable. The registration
+cache lives in a temporary directory (tests/harness/conftest.py); the
+tests of the cache itself give each test a directory of its own.
 """
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from harness import flow
+from harness.registration_cache import CACHE_DIR_ENV
 from tests.live_server import LiveServer, free_port, run_live_server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with run_live_server(tmp_path_factory.mktemp("harness-live")) as live:
+def server(tmp_path_factory, live_env):
+    with run_live_server(
+        tmp_path_factory.mktemp("harness-live"), extra_env=live_env
+    ) as live:
         yield live
 
 
@@ -133,7 +140,9 @@ def test_without_the_admin_scope_alice_is_told_to_ask_for_it(server):
 
 
 def test_verbose_prints_every_step_of_the_flow_on_stderr(server):
-    run = harness(server, "--tool", "echo", "--args", '{"message":"x"}', "-v")
+    run = harness(
+        server, "--tool", "echo", "--args", '{"message":"x"}', "-v", "--no-cache"
+    )
     assert run.returncode == 0, run.stderr
     steps = run.stderr
     for expected in (
@@ -238,3 +247,149 @@ def test_an_unreachable_server_exits_5(server):
     assert run.returncode == 5
     assert "server unreachable:" in run.stderr
     assert "Connection refused" in run.stderr
+
+
+def _client_ids(server: LiveServer) -> set[str]:
+    """The client_id of every registration in the server's database."""
+    out = server.manage(
+        "shell",
+        "-c",
+        "from oauth2_provider.models import get_application_model\n"
+        "for client_id in get_application_model().objects.values_list("
+        "'client_id', flat=True): print(client_id)",
+    )
+    return set(out.split())
+
+
+def _delete_client(server: LiveServer, client_id: str) -> None:
+    """Delete a registration in the server's database, as its cleanup would."""
+    server.manage(
+        "shell",
+        "-c",
+        "from oauth2_provider.models import get_application_model\n"
+        f"get_application_model().objects.filter(client_id={client_id!r}).delete()",
+    )
+
+
+def _cached(directory: Path) -> dict:
+    return json.loads((directory / "registrations.json").read_text())
+
+
+def _client_id(run: Run) -> str:
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)["client_id"]
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty registration cache for this test alone."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_runs_reuse_one_registration_per_server_and_user(server, own_cache):
+    before = _client_ids(server)
+    alice = _client_id(in_process(server, "--json"))
+    assert _client_id(in_process(server, "--json")) == alice
+    carol = _client_id(in_process(server, "--tenant", "tenant-b", "--json"))
+    assert _client_ids(server) - before == {alice, carol}
+    [(issuer, users)] = _cached(own_cache).items()
+    assert issuer == server.url
+    assert users["alice"]["client_id"] == alice
+    assert users["carol"]["client_id"] == carol
+    for entry in users.values():
+        assert set(entry) == {"client_id", "redirect_uri"}
+        assert entry["redirect_uri"].startswith("http://127.0.0.1:")
+
+
+def test_print_token_runs_share_the_cache_across_processes(server, own_cache):
+    server = replace(server, env={**server.env, CACHE_DIR_ENV: str(own_cache)})
+    before = _client_ids(server)
+    for _ in range(2):
+        run = harness(server, "--print-token")
+        assert run.returncode == 0, run.stderr
+    [client_id] = _client_ids(server) - before
+    assert _cached(own_cache)[server.url]["alice"]["client_id"] == client_id
+
+
+def test_a_registration_the_server_deleted_is_replaced_and_the_run_succeeds(
+    server, own_cache
+):
+    old = _client_id(in_process(server, "--json"))
+    _delete_client(server, old)
+    run = in_process(server, "--tool", "echo", "--args", '{"message":"again"}', "-v")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "again"
+    assert f"no longer knows client_id {old}" in run.stderr
+    assert "Invalid client_id" in run.stderr
+    new = _cached(own_cache)[server.url]["alice"]["client_id"]
+    assert new != old
+    assert new in _client_ids(server)
+    assert _client_id(in_process(server, "--json")) == new
+
+
+def test_a_registration_refused_at_the_token_endpoint_is_replaced_once(
+    server, own_cache, monkeypatch
+):
+    old = _client_id(in_process(server, "--json"))
+    redeemed_by = []
+    redeem = flow.redeem
+
+    def delete_the_client_first(client, code, *, step):
+        redeemed_by.append(code.request.client_id)
+        if len(redeemed_by) == 1:
+            _delete_client(server, code.request.client_id)
+        return redeem(client, code, step=step)
+
+    monkeypatch.setattr(flow, "redeem", delete_the_client_first)
+    new = _client_id(in_process(server, "--json"))
+    assert redeemed_by == [old, new]
+    assert new != old
+    assert _cached(own_cache)[server.url]["alice"]["client_id"] == new
+
+
+def test_a_fresh_registration_the_server_refuses_is_not_retried(
+    server, own_cache, monkeypatch
+):
+    deleted = []
+    redeem = flow.redeem
+
+    def delete_every_client(client, code, *, step):
+        deleted.append(code.request.client_id)
+        _delete_client(server, code.request.client_id)
+        return redeem(client, code, step=step)
+
+    monkeypatch.setattr(flow, "redeem", delete_every_client)
+    run = in_process(server)
+    assert run.returncode == 4
+    assert "the token endpoint answered HTTP 401: invalid_client" in run.stderr
+    assert len(deleted) == 1
+
+
+def test_no_cache_registers_anew_and_leaves_the_cache_alone(server, own_cache):
+    path = own_cache / "registrations.json"
+    fresh = _client_id(in_process(server, "--no-cache", "--json"))
+    assert not path.exists()
+    cached = _client_id(in_process(server, "--json"))
+    assert cached != fresh
+    contents = path.read_bytes()
+    before = _client_ids(server)
+    again = _client_id(in_process(server, "--no-cache", "--json"))
+    assert _client_ids(server) - before == {again}
+    assert again != cached
+    assert path.read_bytes() == contents
+
+
+def test_a_corrupt_cache_is_ignored_noted_under_verbose_and_rewritten(
+    server, own_cache
+):
+    path = own_cache / "registrations.json"
+    path.write_text("{not json")
+    run = in_process(server, "--json", "-v")
+    client_id = _client_id(run)
+    assert f"ignoring the registration cache {path}: not JSON" in run.stderr
+    assert _cached(own_cache)[server.url]["alice"]["client_id"] == client_id
+    path.write_text("[]")
+    quiet = in_process(server, "--json")
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""

@@ -5,7 +5,8 @@
         --compare http://127.0.0.1:3900/mcp --compare-token "$SEEDREF_TOKEN"
     python manage.py bench --sweep 1,4,16,64 --plot bench.png --compare ...
 
-Gets a token through the real OAuth flow (harness/flow.py), then makes the
+Gets a token through the real OAuth flow (harness/flow.py; the client
+registration is reused as `manage.py harness` reuses it), then makes the
 calls (harness/loadgen.py) and prints calls/s, p50/p95/p99, errors and the
 audit rows written during each run, which must equal its successful calls:
 the bench reads the audit log through this project's DATABASE_URL, so run
@@ -32,6 +33,7 @@ from harness.bench_report import HEADER, as_json, problems, ratio, row
 from harness.errors import HarnessError, UsageError
 from harness.loadgen import PROTOCOL_VERSION, LoadError
 from harness.progress import ProgressBar
+from harness.registration_cache import RegistrationCache, cache_path
 from tenants.demo import DEMO_PASSWORD
 
 
@@ -63,6 +65,11 @@ class Command(BaseCommand):
         parser.add_argument("--scope", default=None)
         parser.add_argument(
             "--token", help="use this access token instead of signing in"
+        )
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="sign in with a new client registration, not the cached one",
         )
         parser.add_argument(
             "--protocol-version", default=PROTOCOL_VERSION, help="MCP-Protocol-Version"
@@ -108,6 +115,9 @@ class Command(BaseCommand):
             password=options["password"],
             tenant=options["tenant"],
             scope=options["scope"],
+            registrations=None
+            if options["no_cache"]
+            else RegistrationCache(cache_path()),
             audit_check=not options["no_audit_check"],
             compare_url=options["compare"],
             compare_token=options["compare_token"],

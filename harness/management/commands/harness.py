@@ -5,10 +5,12 @@
 Signs in through the real OAuth flow (harness/flow.py: discovery,
 registration, PKCE, the login and consent forms, the token), lists the
 tenant's tools and calls one through the official MCP SDK client
-(harness/mcp_calls.py). Exit codes: 0 success, 1 the tool answered with an
-error result, 2 usage, 3 denied (unknown tool or insufficient scope), 4
-authentication failed, 5 server unreachable; each failure is one line on
-stderr (and, with --json, an object on stdout).
+(harness/mcp_calls.py). The client registration is reused from run to run,
+one per server and user (harness/registration_cache.py; `--no-cache`
+registers afresh and leaves the cache alone). Exit codes: 0 success, 1 the
+tool answered with an error result, 2 usage, 3 denied (unknown tool or
+insufficient scope), 4 authentication failed, 5 server unreachable; each
+failure is one line on stderr (and, with --json, an object on stdout).
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from harness.errors import Denied, HarnessError, ToolError, UsageError
 from harness.flow import sign_in
 from harness.mcp_calls import CallOutcome, ToolInfo, list_and_call
+from harness.registration_cache import RegistrationCache, cache_path
 from tenants.demo import DEMO_PASSWORD, DEMO_USERS
 
 DEFAULT_USERS = {"tenant-a": "alice", "tenant-b": "carol"}
@@ -107,6 +110,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout", type=float, default=20.0, help="seconds per HTTP request"
         )
+        parser.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="register a new client instead of reusing the cached one (the "
+            "cache, .cache/harness/ or $HARNESS_CACHE_DIR, is left as it is)",
+        )
 
     def handle(self, *args: object, **options: Any) -> None:
         steps: list[str] = []
@@ -162,6 +171,9 @@ class Command(BaseCommand):
             scope=options["scope"],
             step=step,
             timeout=options["timeout"],
+            registrations=None
+            if options["no_cache"]
+            else RegistrationCache(cache_path(), note=step),
         )
         if options["print_token"]:
             self.stdout.write(grant.access_token)
