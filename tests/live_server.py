@@ -104,6 +104,9 @@ def run_live_server(
             "DJANGO_SECRET_KEY": "live-test-" + uuid.uuid4().hex,
             "DJANGO_DEBUG": "false",
             "PYTHONUNBUFFERED": "1",
+            # `manage.py harness` run for this server caches its client
+            # registration here, never in the developer's .cache/.
+            "HARNESS_CACHE_DIR": str(tmp_path / "harness-cache"),
             **(extra_env or {}),
         }
         server = LiveServer(
