@@ -9,6 +9,7 @@ re-registered with `RevokeOnDeactivationMixin`.
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
@@ -17,8 +18,10 @@ from oauth2_provider.models import get_application_model
 from accounts.admin import UserAdmin
 from accounts.models import User
 from oauth.models import ClientProfile, Revocation, SigningKey
+from oauth.selectors import tenant_applications
 from oauth.services import record_deactivation
 from tenants.admin import TenantAdmin
+from tenants.admin_scoping import SuperuserOnlyAdmin, request_tenant_ids
 from tenants.models import Tenant
 
 Application = get_application_model()
@@ -75,13 +78,26 @@ class ClientProfileInline(admin.StackedInline):
     ]
     readonly_fields = ["registered_from", "first_used_at"]
 
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
 
 admin.site.unregister(Application)
 
 
 @admin.register(Application)
 class ApplicationAdmin(DotApplicationAdmin):
-    """DOT's client admin, plus this server's profile (resource server, disabled)."""
+    """DOT's client admin, plus this server's profile (resource server, disabled).
+
+    A tenant administrator sees, read-only and without secrets, the clients
+    holding tokens for their tenants (oauth.selectors.tenant_applications).
+    """
 
     inlines = [ClientProfileInline]
     list_display = [
@@ -91,6 +107,39 @@ class ApplicationAdmin(DotApplicationAdmin):
         "registration_source",
         "created",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        ids = request_tenant_ids(request)
+        if ids is None:
+            return queryset
+        return queryset.filter(pk__in=tenant_applications(tenant_ids=ids).values("pk"))
+
+    def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if request.user.is_superuser:
+            return super().get_exclude(request, obj)
+        return [*(super().get_exclude(request, obj) or ()), "client_secret"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return bool(request_tenant_ids(request))
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None):
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        if not request_tenant_ids(request):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     def save_related(
         self, request: HttpRequest, form: object, formsets: object, change: bool
@@ -119,7 +168,7 @@ class ApplicationAdmin(DotApplicationAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(SuperuserOnlyAdmin):
     """Keys are created by `manage.py rotate_signing_key`; never edited here."""
 
     list_display = ["kid", "algorithm", "is_active", "created_at", "retired_at"]
@@ -144,7 +193,7 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Revocation)
-class RevocationAdmin(admin.ModelAdmin):
+class RevocationAdmin(SuperuserOnlyAdmin):
     list_display = ["kind", "subject", "reason", "created_at", "expires_at"]
     list_filter = ["kind"]
     search_fields = ["subject", "reason"]

@@ -1,33 +1,62 @@
-from django.contrib import admin
+"""Tenants, their members, tool policy and data, scoped to what a user administers.
 
+Every admin here is a `TenantScopedAdmin` (tenants/admin_scoping.py): a
+tenant administrator sees and edits only their tenants' rows; a superuser
+sees everything. The tool catalogue is shared by all tenants, so tenant
+administrators may read it but only superusers change it.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+
+from tenants.admin_scoping import (
+    ScopedTenantFilter,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    request_tenant_ids,
+)
 from tenants.models import Document, Membership, Report, Tenant, TenantTool, Tool
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TenantScopedInline, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
-class TenantToolInline(admin.TabularInline):
+class TenantToolInline(TenantScopedInline, admin.TabularInline):
     model = TenantTool
     extra = 0
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
-    """Tenants with their members and tools; oauth/admin.py adds token revocation."""
+class TenantAdmin(TenantScopedAdmin):
+    """Tenants with their members and tools; oauth/admin.py adds token revocation.
 
+    A tenant administrator may view and change their own tenants, never add
+    or delete one.
+    """
+
+    tenant_path = ""
     list_display = ["slug", "name", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline, TenantToolInline]
 
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(TenantScopedAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
-    list_filter = ["role", "tenant"]
+    list_filter = ["role", ("tenant", ScopedTenantFilter)]
     list_select_related = ["user", "tenant"]
     search_fields = ["user__username", "tenant__slug"]
     autocomplete_fields = ["user", "tenant"]
@@ -35,28 +64,50 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
+    """The catalogue: read-only to tenant administrators."""
+
     list_display = ["name", "required_scopes", "description"]
     search_fields = ["name"]
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return bool(request_tenant_ids(request))
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None):
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return bool(request_tenant_ids(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
 
 @admin.register(TenantTool)
-class TenantToolAdmin(admin.ModelAdmin):
+class TenantToolAdmin(TenantScopedAdmin):
     list_display = ["tenant", "tool", "enabled", "extra_scopes"]
-    list_filter = ["enabled", "tenant", "tool"]
+    list_filter = ["enabled", ("tenant", ScopedTenantFilter), "tool"]
     list_select_related = ["tenant", "tool"]
+    search_fields = ["tool__name", "tenant__slug"]
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(TenantScopedAdmin):
     list_display = ["title", "tenant", "created_at"]
-    list_filter = ["tenant"]
+    list_filter = [("tenant", ScopedTenantFilter)]
     list_select_related = ["tenant"]
     search_fields = ["title", "body"]
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(TenantScopedAdmin):
     list_display = ["report_id", "title", "tenant"]
-    list_filter = ["tenant"]
+    list_filter = [("tenant", ScopedTenantFilter)]
     list_select_related = ["tenant"]
     search_fields = ["report_id", "title"]

@@ -108,7 +108,95 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(
         self, db_field: Any, request: HttpRequest, **kwargs: Any
     ) -> Any:
-        ids = request_tenant_ids(request)
-        if ids is not None and db_field.related_model is Tenant:
-            kwargs["queryset"] = Tenant.objects.filter(pk__in=ids)
+        choices = scoped_choices(self.admin_site, request, db_field.related_model)
+        if choices is not None:
+            kwargs["queryset"] = choices
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def scoped_choices(
+    site: admin.AdminSite, request: HttpRequest, model: type[Model]
+) -> QuerySet[Any] | None:
+    """The rows of `model` a tenant administrator may pick, or None (no limit).
+
+    What the target model's own admin shows them, when that admin is tenant
+    scoped (users: the members of their tenants); tenants: theirs. So a
+    foreign key can name no row the administrator cannot see, whether the
+    widget is a select, an autocomplete or a raw id.
+    """
+    ids = request_tenant_ids(request)
+    if ids is None:
+        return None
+    target = site.get_model_admin(model) if site.is_registered(model) else None
+    if isinstance(target, TenantScopedAdmin):
+        return target.get_queryset(request)
+    if model is Tenant:
+        return Tenant.objects.filter(pk__in=ids)
+    return None
+
+
+class TenantScopedInline(admin.options.InlineModelAdmin):
+    """An inline whose rows, choices and permissions follow the tenant boundary.
+
+    Mix into TabularInline or StackedInline before it. The parent object is
+    already scoped by its own admin; this keeps another tenant's rows out of
+    the formset (a user's memberships, say) and their tenants out of the
+    choices, so no row can be added to, or moved into, another tenant.
+    """
+
+    tenant_path: str = "tenant"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return scope_to_tenants(
+            super().get_queryset(request), request_tenant_ids(request), self.tenant_path
+        )
+
+    def _scoped_permission(self, request: HttpRequest) -> bool:
+        return bool(request_tenant_ids(request))
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None):
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return self._scoped_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None) -> bool:
+        if request.user.is_superuser:
+            return super().has_add_permission(request, obj)
+        return self._scoped_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
+        if request.user.is_superuser:
+            return super().has_change_permission(request, obj)
+        return self._scoped_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
+        if request.user.is_superuser:
+            return super().has_delete_permission(request, obj)
+        return self._scoped_permission(request)
+
+    def formfield_for_foreignkey(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        choices = scoped_choices(self.admin_site, request, db_field.related_model)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class SuperuserOnlyAdmin(admin.ModelAdmin):
+    """An admin that only superusers reach (keys, the revocation feed, ...)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)

@@ -1,0 +1,86 @@
+"""Reads of the authorization server's token rows, by the tenant they were for.
+
+DOT's token rows carry no tenant. Two things record it: each access
+token's JWT (`tenant_id` claim, oauth/tokens.py), and the consent's
+AuthorizationRecord, whose `token_family` is the family of every refresh
+token (and so every access token) the consent's code issued.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import jwt
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from oauth2_provider.models import (
+    AccessToken,
+    RefreshToken,
+    get_application_model,
+)
+
+from oauth.models import AuthorizationRecord
+
+
+def token_claims(value: str) -> dict[str, Any] | None:
+    """The claims of a stored access-token JWT (signature not re-checked), or None.
+
+    The rows hold tokens this server signed and stored; only their claims
+    are read here.
+    """
+    try:
+        claims = jwt.decode(value, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def tenant_token_families(*, tenant_ids: Iterable[int]) -> QuerySet[Any]:
+    """The refresh-token families issued for consents to `tenant_ids`."""
+    return AuthorizationRecord.objects.filter(
+        tenant_id__in=list(tenant_ids), token_family__isnull=False
+    ).values("token_family")
+
+
+def tenant_applications(*, tenant_ids: Iterable[int]) -> QuerySet[Any]:
+    """The clients (DOT Applications) holding token rows for `tenant_ids`.
+
+    A client holds a tenant's tokens when a refresh token, or an access token
+    issued with or from one, belongs to a family of that tenant's consents.
+    Revoked rows count: they are the history an operator investigates.
+    """
+    families = tenant_token_families(tenant_ids=tenant_ids)
+    refresh = RefreshToken.objects.filter(token_family__in=families)
+    access = AccessToken.objects.filter(
+        Q(refresh_token__token_family__in=families)
+        | Q(source_refresh_token__token_family__in=families)
+    )
+    return get_application_model().objects.filter(
+        Q(pk__in=refresh.values("application_id"))
+        | Q(pk__in=access.values("application_id"))
+    )
+
+
+def tenant_access_tokens(
+    *,
+    tenant_id: int,
+    user_id: int | None = None,
+    client_id: str | None = None,
+) -> list[AccessToken]:
+    """The unexpired access-token rows whose JWT says `tenant_id`.
+
+    Narrowed to one user and/or one client (by client_id) when given. The
+    tenant is read from each token's own `tenant_id` claim, so a token is
+    never attributed to a tenant it was not issued for.
+    """
+    rows = AccessToken.objects.filter(expires__gt=timezone.now())
+    if user_id is not None:
+        rows = rows.filter(user_id=user_id)
+    if client_id is not None:
+        rows = rows.filter(application__client_id=client_id)
+    wanted = str(tenant_id)
+    return [
+        row
+        for row in rows.only("id", "token")
+        if (claims := token_claims(row.token)) is not None
+        and claims.get("tenant_id") == wanted
+    ]
