@@ -17,6 +17,15 @@ from oauth2_provider.models import get_application_model
 
 from accounts.admin import UserAdmin
 from accounts.models import User
+from oauth.admin_kill_switches import (
+    SuperuserActions,
+    disable_clients,
+    disable_tenants,
+    disable_users,
+    revoke_client_tokens,
+    revoke_tenant_tokens_action,
+    revoke_user_tokens,
+)
 from oauth.models import ClientProfile, Revocation, SigningKey
 from oauth.selectors import tenant_applications
 from oauth.services import record_deactivation
@@ -51,12 +60,14 @@ class RevokeOnDeactivationMixin:
             )
 
 
-class RevokingUserAdmin(RevokeOnDeactivationMixin, UserAdmin):
+class RevokingUserAdmin(SuperuserActions, RevokeOnDeactivationMixin, UserAdmin):
     revocation_kind = Revocation.Kind.USER
+    actions = [revoke_user_tokens, disable_users]
 
 
 class RevokingTenantAdmin(RevokeOnDeactivationMixin, TenantAdmin):
     revocation_kind = Revocation.Kind.TENANT
+    actions = [revoke_tenant_tokens_action, disable_tenants]
 
 
 admin.site.unregister(User)
@@ -92,7 +103,7 @@ admin.site.unregister(Application)
 
 
 @admin.register(Application)
-class ApplicationAdmin(DotApplicationAdmin):
+class ApplicationAdmin(SuperuserActions, DotApplicationAdmin):
     """DOT's client admin, plus this server's profile (resource server, disabled).
 
     A tenant administrator sees, read-only and without secrets, the clients
@@ -100,6 +111,7 @@ class ApplicationAdmin(DotApplicationAdmin):
     """
 
     inlines = [ClientProfileInline]
+    actions = [revoke_client_tokens, disable_clients]
     list_display = [
         "name",
         "client_id",

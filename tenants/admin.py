@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
+from tenants.admin_actions import disable_tools
 from tenants.admin_scoping import (
     ScopedTenantFilter,
     TenantScopedAdmin,
@@ -93,6 +94,7 @@ class ToolAdmin(admin.ModelAdmin):
 class TenantToolAdmin(TenantScopedAdmin):
     list_display = ["tenant", "tool", "enabled", "extra_scopes"]
     list_filter = ["enabled", ("tenant", ScopedTenantFilter), "tool"]
+    actions = [disable_tools]
     list_select_related = ["tenant", "tool"]
     search_fields = ["tool__name", "tenant__slug"]
 

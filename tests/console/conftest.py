@@ -22,6 +22,13 @@ from tenants.demo import seed_demo_data
 from tenants.models import Report, Tenant
 from tests.factories import UserFactory
 
+# The running MCP app (test_kill_switches_live.py) and its per-test reset.
+from tests.mcpserver.conftest import (  # noqa: F401 - fixtures, used by name
+    _fresh_process_state,
+    demo,
+    mcp_app,
+)
+
 Application = get_application_model()
 
 
