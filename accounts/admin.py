@@ -13,10 +13,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
 from django.db.models import Model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
+from tenants.admin_audit import MASK, AuditedAdmin, audit_change
 from tenants.admin_scoping import (
     TenantScopedAdmin,
     TenantScopedInline,
@@ -35,7 +37,7 @@ class MembershipInline(TenantScopedInline, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
+class UserAdmin(AuditedAdmin, TenantScopedAdmin, DjangoUserAdmin):
     """Users and their memberships; oauth/admin.py adds token revocation."""
 
     tenant_path = "memberships__tenant"
@@ -79,6 +81,21 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             and not obj.is_staff
             and _only_in(obj, request_tenant_ids(request) or frozenset())
         )
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Django's password form, its success audited (value masked) with it."""
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                audit_change(
+                    request,
+                    self.get_object(request, id),
+                    operation="change",
+                    changes={"password": {"before": MASK, "after": MASK}},
+                )
+        return response
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
         # Users are deactivated, never deleted: audit rows point at them.

@@ -2,14 +2,18 @@
 
 Django's own site admits only staff. This one also admits an active user
 who holds the admin role in an active tenant; what they then see is
-limited by tenants/admin_scoping.py. INSTALLED_APPS names
+limited by tenants/admin_scoping.py. Its login form admits them too, and
+every sign-in attempt is audited (config/admin_login.py). INSTALLED_APPS names
 `ConsoleAdminConfig` instead of `django.contrib.admin`, so `admin.site`
 (and every `@admin.register`) is this site.
 """
 
+from typing import Any
+
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 
 
 class ConsoleAdminSite(AdminSite):
@@ -28,6 +32,23 @@ class ConsoleAdminSite(AdminSite):
         from tenants.selectors import administered_tenant_ids
 
         return bool(administered_tenant_ids(user=user))
+
+    @property
+    def login_form(self) -> Any:
+        from config.admin_login import ConsoleAuthenticationForm
+
+        return ConsoleAuthenticationForm
+
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Django's admin login; each attempt is audited with the sign-in."""
+        from config.admin_login import record_sign_in
+
+        with transaction.atomic():
+            response = super().login(request, extra_context)
+            record_sign_in(request, response)
+        return response
 
 
 class ConsoleAdminConfig(AdminConfig):

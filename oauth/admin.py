@@ -30,6 +30,7 @@ from oauth.models import ClientProfile, Revocation, SigningKey
 from oauth.selectors import tenant_applications
 from oauth.services import record_deactivation
 from tenants.admin import TenantAdmin
+from tenants.admin_audit import AuditedAdmin
 from tenants.admin_scoping import SuperuserOnlyAdmin, request_tenant_ids
 from tenants.models import Tenant
 
@@ -103,7 +104,7 @@ admin.site.unregister(Application)
 
 
 @admin.register(Application)
-class ApplicationAdmin(SuperuserActions, DotApplicationAdmin):
+class ApplicationAdmin(SuperuserActions, AuditedAdmin, DotApplicationAdmin):
     """DOT's client admin, plus this server's profile (resource server, disabled).
 
     A tenant administrator sees, read-only and without secrets, the clients
@@ -205,7 +206,7 @@ class SigningKeyAdmin(SuperuserOnlyAdmin):
 
 
 @admin.register(Revocation)
-class RevocationAdmin(SuperuserOnlyAdmin):
+class RevocationAdmin(AuditedAdmin, SuperuserOnlyAdmin):
     list_display = ["kind", "subject", "reason", "created_at", "expires_at"]
     list_filter = ["kind"]
     search_fields = ["subject", "reason"]

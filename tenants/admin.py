@@ -2,7 +2,8 @@
 
 Every admin here is a `TenantScopedAdmin` (tenants/admin_scoping.py): a
 tenant administrator sees and edits only their tenants' rows; a superuser
-sees everything. The tool catalogue is shared by all tenants, so tenant
+sees everything. Every change is audited (tenants/admin_audit.py). The tool
+catalogue is shared by all tenants, so tenant
 administrators may read it but only superusers change it.
 """
 
@@ -13,6 +14,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from tenants.admin_actions import disable_tools
+from tenants.admin_audit import AuditedAdmin
 from tenants.admin_scoping import (
     ScopedTenantFilter,
     TenantScopedAdmin,
@@ -34,7 +36,7 @@ class TenantToolInline(TenantScopedInline, admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdmin):
+class TenantAdmin(AuditedAdmin, TenantScopedAdmin):
     """Tenants with their members and tools; oauth/admin.py adds token revocation.
 
     A tenant administrator may view and change their own tenants, never add
@@ -55,7 +57,7 @@ class TenantAdmin(TenantScopedAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
+class MembershipAdmin(AuditedAdmin, TenantScopedAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", ("tenant", ScopedTenantFilter)]
     list_select_related = ["user", "tenant"]
@@ -64,7 +66,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
 
 @admin.register(Tool)
-class ToolAdmin(admin.ModelAdmin):
+class ToolAdmin(AuditedAdmin, admin.ModelAdmin):
     """The catalogue: read-only to tenant administrators."""
 
     list_display = ["name", "required_scopes", "description"]
@@ -91,7 +93,7 @@ class ToolAdmin(admin.ModelAdmin):
 
 
 @admin.register(TenantTool)
-class TenantToolAdmin(TenantScopedAdmin):
+class TenantToolAdmin(AuditedAdmin, TenantScopedAdmin):
     list_display = ["tenant", "tool", "enabled", "extra_scopes"]
     list_filter = ["enabled", ("tenant", ScopedTenantFilter), "tool"]
     actions = [disable_tools]
@@ -100,7 +102,7 @@ class TenantToolAdmin(TenantScopedAdmin):
 
 
 @admin.register(Document)
-class DocumentAdmin(TenantScopedAdmin):
+class DocumentAdmin(AuditedAdmin, TenantScopedAdmin):
     list_display = ["title", "tenant", "created_at"]
     list_filter = [("tenant", ScopedTenantFilter)]
     list_select_related = ["tenant"]
@@ -108,7 +110,7 @@ class DocumentAdmin(TenantScopedAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(TenantScopedAdmin):
+class ReportAdmin(AuditedAdmin, TenantScopedAdmin):
     list_display = ["report_id", "title", "tenant"]
     list_filter = [("tenant", ScopedTenantFilter)]
     list_select_related = ["tenant"]

@@ -7,6 +7,8 @@ tenant-a; bob (tenant-a) and carol (tenant-b) are members only.
 import secrets
 import uuid
 from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -123,3 +125,27 @@ def clients(seeded: dict[str, Tenant]) -> dict[str, Application]:
     issue_token(client_a, "bob", "tenant-a")
     issue_token(client_b, "carol", "tenant-b")
     return {"a": client_a, "b": client_b}
+
+
+def change_form_data(client: Client, url: str) -> dict[str, Any]:
+    """The POST data of an admin add/change page as it stands, inlines included."""
+    page = client.get(url)
+    assert page.status_code == HTTPStatus.OK
+    data: dict[str, Any] = {}
+    form = page.context["adminform"].form
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is not None and not field.disabled:
+            data[name] = value.pk if hasattr(value, "pk") else value
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        for name in management.fields:
+            data[f"{management.prefix}-{name}"] = management.initial.get(name, 0)
+        for index, inline_form in enumerate(formset.formset.forms):
+            for name, field in inline_form.fields.items():
+                value = inline_form.initial.get(name, field.initial)
+                if value is not None:
+                    data[f"{formset.formset.prefix}-{index}-{name}"] = (
+                        value.pk if hasattr(value, "pk") else value
+                    )
+    return data
