@@ -230,7 +230,7 @@ MCP_FAST_TOOLS_CALL = env.bool("MCP_FAST_TOOLS_CALL", default=True)
 # How often each process reads the revocation feed (seconds).
 MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0.5)
 # How long each process may reuse a tenant's tool policy (seconds).
-MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=1.0)
+MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=0.5)
 # Threads per process for the MCP app's database work; keep it at or below
 # DATABASE_POOL_MAX_SIZE minus 2 (the audit writer thread and Django's own
 # thread hold one each) so a thread never waits for a pooled connection.

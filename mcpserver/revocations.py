@@ -66,6 +66,7 @@ class RevocationRow:
     subject: str
     created_at: float
     expires_at: float
+    tenant_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,11 @@ def load_revocations(*, after_id: int | None) -> list[RevocationRow]:
             subject=entry.subject,
             created_at=entry.created_at.timestamp(),
             expires_at=entry.expires_at.timestamp(),
+            tenant_id=entry.tenant_id,
         )
-        for entry in entries.only("id", "kind", "subject", "created_at", "expires_at")
+        for entry in entries.only(
+            "id", "kind", "subject", "created_at", "expires_at", "tenant_id"
+        )
     ]
 
 
@@ -116,7 +120,9 @@ class RevocationFeed:
 
     def clear(self) -> None:
         self._jtis: dict[str, float] = {}
-        self._cutoffs: dict[tuple[str, str], tuple[float, float]] = {}
+        # (kind, subject, tenant or None) -> (cutoff, expiry); a tenant in
+        # the key limits a user or client entry to that tenant's tokens.
+        self._cutoffs: dict[tuple[str, str, int | None], tuple[float, float]] = {}
         self._max_id: int | None = None
         self._last_full = float("-inf")
         self.fresh_at: float | None = None
@@ -147,7 +153,7 @@ class RevocationFeed:
                     self._jtis.get(row.subject, 0.0), row.expires_at
                 )
             else:
-                key = (row.kind, row.subject)
+                key = (row.kind, row.subject, row.tenant_id)
                 cutoff, expires = self._cutoffs.get(key, (0.0, 0.0))
                 self._cutoffs[key] = (
                     max(cutoff, row.created_at),
@@ -164,12 +170,14 @@ class RevocationFeed:
         """Why the feed refuses this token, or None."""
         if jti in self._jtis:
             return "token revoked"
-        for kind, subject in (
-            (Revocation.Kind.USER, str(user_id)),
-            (Revocation.Kind.CLIENT, client_id),
-            (Revocation.Kind.TENANT, str(tenant_id)),
+        for kind, subject, scope in (
+            (Revocation.Kind.USER, str(user_id), None),
+            (Revocation.Kind.USER, str(user_id), tenant_id),
+            (Revocation.Kind.CLIENT, client_id, None),
+            (Revocation.Kind.CLIENT, client_id, tenant_id),
+            (Revocation.Kind.TENANT, str(tenant_id), None),
         ):
-            entry = self._cutoffs.get((kind, subject))
+            entry = self._cutoffs.get((kind, subject, scope))
             if entry is not None and issued_at <= entry[0]:
                 return f"{kind} revoked"
         return None

@@ -77,18 +77,28 @@ def revoke_tenant_tokens(
     """Kill switch: the tokens a user or client holds for one tenant only.
 
     Every stored, unexpired access token whose JWT says `tenant_id` (and
-    belongs to `user_id` and/or `client_id`) goes on the feed by jti, which
-    every MCP worker honours within a second, and the refresh-token families
-    of that tenant's consents are revoked; tokens for other tenants are
+    belongs to `user_id` and/or `client_id`) goes on the feed by jti, and
+    for a user or a client a feed entry limited to `tenant_id` also refuses
+    the tokens whose rows are gone (superseded by a refresh); every MCP
+    worker honours both within a second. The refresh-token families of
+    that tenant's consents are revoked; tokens for other tenants are
     untouched (what a tenant administrator may stop). Returns how many
-    access tokens were refused. Access tokens whose rows are gone
-    (superseded by a refresh) cannot be reached by jti.
+    stored access tokens were refused.
     Durable: the `admin_action` audit row commits with the revocation.
     """
     tokens = tenant_access_tokens(
         tenant_id=tenant_id, user_id=user_id, client_id=client_id
     )
     count = revoke_access_tokens_at_resource(tokens, reason="revoked in the admin")
+    if (user_id is None) != (client_id is None):
+        revoke_subject(
+            kind=Revocation.Kind.USER
+            if user_id is not None
+            else Revocation.Kind.CLIENT,
+            subject=str(user_id) if user_id is not None else str(client_id),
+            tenant_id=tenant_id,
+            reason="revoked in the admin for one tenant",
+        )
     records = AuthorizationRecord.objects.filter(tenant_id=tenant_id)
     if user_id is not None:
         records = records.filter(user_id=user_id)

@@ -94,6 +94,9 @@ class Revocation(models.Model):
     - `kind=user|client|tenant`: every token of that subject issued at or
       before `created_at` is refused (a disabled user, client or tenant;
       re-enabling it lets newly issued tokens through).
+    - with `tenant_id` set, a `user` or `client` entry refuses only the
+      subject's tokens issued for that tenant (what a tenant administrator
+      may stop).
 
     Entries are needed only until every token they can match has expired.
     """
@@ -107,6 +110,11 @@ class Revocation(models.Model):
     kind = models.CharField(max_length=8, choices=Kind)
     subject = models.CharField(max_length=255)
     reason = models.CharField(max_length=200, blank=True)
+    tenant_id = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Only tokens issued for this tenant (user and client entries).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(
         help_text="After this no token the entry matches can still be valid."
@@ -117,7 +125,8 @@ class Revocation(models.Model):
         indexes = [models.Index(fields=["expires_at"], name="oauth_revocation_expiry")]
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.subject}"
+        scope = f" in tenant {self.tenant_id}" if self.tenant_id else ""
+        return f"{self.kind}:{self.subject}{scope}"
 
 
 class AuthorizationRecord(models.Model):

@@ -93,12 +93,20 @@ def revoke_jti(
         )
 
 
-def revoke_subject(*, kind: str, subject: str, reason: str = "") -> None:
-    """Refuse every live token of a user, client or tenant (joins a transaction)."""
+def revoke_subject(
+    *, kind: str, subject: str, reason: str = "", tenant_id: int | None = None
+) -> None:
+    """Refuse every live token of a user, client or tenant (joins a transaction).
+
+    With `tenant_id`, only the user's or client's tokens for that tenant.
+    """
+    if tenant_id is not None and kind == Revocation.Kind.TENANT:
+        raise ValueError("a tenant entry is already limited to its tenant")
     with transaction.atomic():
         Revocation.objects.create(
             kind=kind,
             subject=subject,
             reason=reason[:200],
+            tenant_id=tenant_id,
             expires_at=_expiry_horizon(),
         )

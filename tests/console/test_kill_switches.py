@@ -54,7 +54,10 @@ def test_tenant_admin_revokes_a_users_tokens_for_their_tenant_only(seeded, alice
     response = _act(alice, "accounts_user", "revoke_user_tokens", [dave.pk], post="yes")
     assert response.status_code == HTTPStatus.FOUND
     assert _revoked_jtis() == {_jti(in_a)}
-    assert not Revocation.objects.exclude(kind="jti").exists()
+    scoped = Revocation.objects.exclude(kind="jti")
+    assert [(r.kind, r.subject, r.tenant_id) for r in scoped] == [
+        ("user", str(dave.pk), seeded["tenant-a"].pk)
+    ]
     live = RefreshToken.objects.filter(revoked__isnull=True)
     assert [t.access_token.token for t in live] == [in_b]
     (event,) = _admin_actions()
