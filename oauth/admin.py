@@ -7,9 +7,10 @@ re-registered with `RevokeOnDeactivationMixin`.
 """
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import Count, Max, Model, Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
@@ -116,17 +117,44 @@ class ApplicationAdmin(SuperuserActions, AuditedAdmin, DotApplicationAdmin):
     list_display = [
         "name",
         "client_id",
-        "client_type",
         "registration_source",
+        "redirect_hosts",
         "created",
+        "last_used",
+        "live_tokens",
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset = super().get_queryset(request)
+        queryset = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_token_at=Max("refreshtoken__created"),
+                live_token_count=Count(
+                    "refreshtoken", filter=Q(refreshtoken__revoked__isnull=True)
+                ),
+            )
+        )
         ids = request_tenant_ids(request)
         if ids is None:
             return queryset
         return queryset.filter(pk__in=tenant_applications(tenant_ids=ids).values("pk"))
+
+    @admin.display(description="redirect hosts")
+    def redirect_hosts(self, obj: Any) -> str:
+        """Where the client's codes go: host and port only, never a full URI."""
+        hosts = {urlsplit(uri).netloc for uri in obj.redirect_uris.split() if uri}
+        return ", ".join(sorted(hosts)) or "-"
+
+    @admin.display(description="last used", ordering="last_token_at")
+    def last_used(self, obj: Any) -> Any:
+        """When a token was last issued to the client (a code or a refresh)."""
+        return obj.last_token_at
+
+    @admin.display(description="live tokens", ordering="live_token_count")
+    def live_tokens(self, obj: Any) -> int:
+        """Refresh tokens not revoked: the sessions the client can still renew."""
+        return obj.live_token_count
 
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if request.user.is_superuser:
