@@ -1,5 +1,6 @@
 # Two commands set up a fresh machine (python3 and make only):
-#   make run    venv + install + .env + migrate + seed demo data + serve :8000
+#   make run    venv + install + .env + migrate + seed demo data + collect
+#               static files + serve :8000
 #   make test   venv + install (with test extras) + .env + the whole suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ HOST ?= localhost
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate seed clean-venv
+.PHONY: run test lint format migrate seed static clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,12 @@ migrate: $(VENV)/.installed .env
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# uvicorn serves no files: WhiteNoise serves /static/ from STATIC_ROOT, under
+# the hashed names collectstatic writes there (and its manifest).
+static: $(VENV)/.installed .env
+	$(BIN)/python manage.py collectstatic --noinput
+
+run: seed static
 	$(BIN)/python -m uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads one):

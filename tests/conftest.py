@@ -27,6 +27,28 @@ def _fast_password_hasher(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _static_files_without_collectstatic(settings) -> None:
+    """Pages render and /static/ answers without a collectstatic run first.
+
+    Production's manifest storage names only what collectstatic collected
+    and raises for anything else, so every {% static %} would need a fresh
+    collectstatic before the tests: a hidden step that goes stale when a
+    file changes and a shared STATIC_ROOT that concurrent runs overwrite.
+    Tests name and serve the source files instead, as `runserver` does;
+    tests/config/test_static_files.py runs the real collectstatic, and the
+    live servers (tests/live_server.py) run it into a directory of their own.
+    """
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }
+    settings.WHITENOISE_AUTOREFRESH = True
+    settings.WHITENOISE_USE_FINDERS = True
+
+
 def _is_transactional(request: pytest.FixtureRequest) -> bool:
     marker = request.node.get_closest_marker("django_db")
     if marker is not None and marker.kwargs.get("transaction"):

@@ -2,7 +2,9 @@
 
 The server gets a database of its own (a temporary SQLite file, or a
 throwaway PostgreSQL database when the suite runs on PostgreSQL), migrated
-and seeded with the demo data, and PUBLIC_URL pointing at its own port.
+and seeded with the demo data, its static files collected into a directory
+of its own (served by WhiteNoise, as in production), and PUBLIC_URL
+pointing at its own port.
 """
 
 import os
@@ -107,6 +109,7 @@ def run_live_server(
             # `manage.py harness` run for this server caches its client
             # registration here, never in the developer's .cache/.
             "HARNESS_CACHE_DIR": str(tmp_path / "harness-cache"),
+            "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
             **(extra_env or {}),
         }
         server = LiveServer(
@@ -114,6 +117,7 @@ def run_live_server(
         )
         server.manage("migrate", "--noinput")
         server.manage("seed_demo")
+        server.manage("collectstatic", "--noinput")
         with server.log_path.open("w") as log:
             process = subprocess.Popen(
                 [
