@@ -1,9 +1,8 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts.views import AuditedLoginView
+from accounts.views import AuditedLoginView, ConfirmingLogoutView
 
 urlpatterns = [
     path("login/", AuditedLoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", ConfirmingLogoutView.as_view(), name="logout"),
 ]

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import jwt
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oauth2_provider.models import (
     AccessToken,
@@ -84,3 +85,45 @@ def tenant_access_tokens(
         if (claims := token_claims(row.token)) is not None
         and claims.get("tenant_id") == wanted
     ]
+
+
+def authorized_applications(*, user_id: int) -> QuerySet[Any]:
+    """The clients `user_id` has authorized and not revoked, by name.
+
+    A client counts while it holds an unexpired access token or an
+    unrevoked refresh token of the user (DOT's rows), whichever tenant it
+    was for. Each row carries `live_access_tokens` (the user's unexpired
+    access tokens of that client) and `last_issued` (when its newest token
+    for the user was issued).
+    """
+    now = timezone.now()
+    access = AccessToken.objects.filter(user_id=user_id, expires__gt=now)
+    refresh = RefreshToken.objects.filter(user_id=user_id, revoked__isnull=True)
+    per_client = {"application_id": OuterRef("pk")}
+
+    def newest(rows: QuerySet[Any]) -> QuerySet[Any]:
+        return rows.order_by("-created").values("created")[:1]
+
+    return (
+        get_application_model()
+        .objects.filter(
+            Q(pk__in=access.values("application_id"))
+            | Q(pk__in=refresh.values("application_id"))
+        )
+        .annotate(
+            live_access_tokens=Coalesce(
+                Subquery(
+                    access.filter(**per_client)
+                    .values("application_id")
+                    .annotate(count=Count("pk"))
+                    .values("count")
+                ),
+                0,
+            ),
+            last_issued=Coalesce(
+                Subquery(newest(refresh.filter(**per_client))),
+                Subquery(newest(access.filter(**per_client))),
+            ),
+        )
+        .order_by("name", "client_id")
+    )

@@ -176,3 +176,43 @@ def delete_expired_registrations() -> int:
         application.delete()
         count += 1
     return count
+
+
+@transaction.atomic(durable=True)
+def revoke_client_authorization(*, user_id: int, application: Application) -> int:
+    """A user withdraws a client's access: its tokens for them stop everywhere.
+
+    Every unexpired access token `application` holds for `user_id` goes on
+    the revocation feed by jti (every MCP worker refuses it within a
+    second) and its row is deleted; every live refresh token of the pair is
+    revoked with its whole family, so nothing new can be minted from it.
+    The client's tokens for other users are untouched. Access tokens that a
+    refresh already superseded (their rows are gone) are not on the feed:
+    they expire within the access-token lifetime. The `token_revoked` audit
+    row commits in the same (durable) transaction. Returns how many access
+    tokens were put on the feed.
+    """
+    access = AccessToken.objects.filter(user_id=user_id, application=application)
+    refresh = RefreshToken.objects.filter(
+        user_id=user_id, application=application, revoked__isnull=True
+    )
+    count = revoke_access_tokens_at_resource(
+        list(access.filter(expires__gt=timezone.now())),
+        reason="revoked by the user",
+    )
+    families = set(refresh.values_list("token_family", flat=True))
+    for family in families - {None}:
+        RefreshToken.revoke_family(family)
+    for token in refresh.filter(token_family__isnull=True):
+        token.revoke()
+    access.delete()
+    record_event(
+        event=AuditEvent.Event.TOKEN_REVOKED,
+        user_id=user_id,
+        client_id=application.client_id,
+        reason=(
+            f"the user revoked {application.name or application.client_id} "
+            f"from their account page; {count} access tokens refused at /mcp"
+        ),
+    )
+    return count
