@@ -176,6 +176,11 @@ class RevocationFeed:
             (Revocation.Kind.CLIENT, client_id, None),
             (Revocation.Kind.CLIENT, client_id, tenant_id),
             (Revocation.Kind.TENANT, str(tenant_id), None),
+            (
+                Revocation.Kind.GRANT,
+                Revocation.grant_subject(user_id=user_id, client_id=client_id),
+                None,
+            ),
         ):
             entry = self._cutoffs.get((kind, subject, scope))
             if entry is not None and issued_at <= entry[0]:

@@ -97,6 +97,9 @@ class Revocation(models.Model):
     - with `tenant_id` set, a `user` or `client` entry refuses only the
       subject's tokens issued for that tenant (what a tenant administrator
       may stop).
+    - `kind=grant`, subject `"<user id> <client_id>"`: every token of that
+      user at that client issued until then (a user withdrawing one
+      client's access from their account page).
 
     Entries are needed only until every token they can match has expired.
     """
@@ -106,6 +109,7 @@ class Revocation(models.Model):
         USER = "user", "User"
         CLIENT = "client", "Client"
         TENANT = "tenant", "Tenant"
+        GRANT = "grant", "One user at one client"
 
     kind = models.CharField(max_length=8, choices=Kind)
     subject = models.CharField(max_length=255)
@@ -127,6 +131,11 @@ class Revocation(models.Model):
     def __str__(self) -> str:
         scope = f" in tenant {self.tenant_id}" if self.tenant_id else ""
         return f"{self.kind}:{self.subject}{scope}"
+
+    @staticmethod
+    def grant_subject(*, user_id: int, client_id: str) -> str:
+        """The subject of a `grant` entry for this user and client."""
+        return f"{user_id} {client_id}"
 
 
 class AuthorizationRecord(models.Model):

@@ -186,9 +186,9 @@ def revoke_client_authorization(*, user_id: int, application: Application) -> in
     the revocation feed by jti (every MCP worker refuses it within a
     second) and its row is deleted; every live refresh token of the pair is
     revoked with its whole family, so nothing new can be minted from it.
-    The client's tokens for other users are untouched. Access tokens that a
-    refresh already superseded (their rows are gone) are not on the feed:
-    they expire within the access-token lifetime. The `token_revoked` audit
+    The client's tokens for other users are untouched. A `grant` feed entry
+    for the pair also refuses the access tokens a refresh already superseded
+    (their rows are gone). The `token_revoked` audit
     row commits in the same (durable) transaction. Returns how many access
     tokens were put on the feed.
     """
@@ -206,6 +206,13 @@ def revoke_client_authorization(*, user_id: int, application: Application) -> in
     for token in refresh.filter(token_family__isnull=True):
         token.revoke()
     access.delete()
+    revoke_subject(
+        kind=Revocation.Kind.GRANT,
+        subject=Revocation.grant_subject(
+            user_id=user_id, client_id=application.client_id
+        ),
+        reason="revoked by the user",
+    )
     record_event(
         event=AuditEvent.Event.TOKEN_REVOKED,
         user_id=user_id,

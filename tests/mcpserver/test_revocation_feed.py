@@ -63,3 +63,15 @@ def test_tokens_issued_after_the_entry_pass() -> None:
         issued_at=int(time.time()) + 5,
     )
     assert later is None
+
+
+def test_a_grant_entry_refuses_one_user_at_one_client() -> None:
+    subject = Revocation.grant_subject(user_id=7, client_id="c1")
+    feed = _feed(_entry(Revocation.Kind.GRANT, subject))
+    assert _refusal(feed, tenant_id=1) == "grant revoked"
+    assert _refusal(feed, tenant_id=2) == "grant revoked"
+    assert _refusal(feed, tenant_id=1, client_id="c2") is None
+    other_user = feed.refusal(
+        jti="j1", user_id=8, client_id="c1", tenant_id=1, issued_at=0
+    )
+    assert other_user is None

@@ -1,5 +1,6 @@
 """A user withdraws one client's access (oauth.services.revoke_client_authorization)."""
 
+import time
 from http import HTTPStatus
 
 import jwt
@@ -10,6 +11,7 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from accounts.models import User
 from audit.models import AuditEvent
+from mcpserver.revocations import RevocationFeed, load_revocations
 from oauth.models import Revocation
 from oauth.selectors import authorized_applications
 from oauth.services import revoke_client_authorization
@@ -62,6 +64,30 @@ def test_every_live_token_of_the_pair_goes_on_the_feed(alice, public_client):
         assert response.status_code == HTTPStatus.BAD_REQUEST
 
 
+def test_a_token_a_refresh_superseded_is_refused_too(alice, public_client):
+    """Its row is gone, so no jti entry can name it: the grant entry does."""
+    client_id = public_client["client_id"]
+    superseded = _tokens(alice, client_id)
+    flow.refresh(Client(), client_id, superseded["refresh_token"])
+    application = Application.objects.get(client_id=client_id)
+    alice_id = User.objects.get(username="alice").pk
+
+    revoke_client_authorization(user_id=alice_id, application=application)
+
+    claims = jwt.decode(superseded["access_token"], options={"verify_signature": False})
+    assert claims["jti"] not in _fed_jtis()
+    feed = RevocationFeed()
+    feed.apply(load_revocations(after_id=None), full=True, started=time.monotonic())
+    refusal = feed.refusal(
+        jti=claims["jti"],
+        user_id=int(claims["sub"]),
+        client_id=claims["client_id"],
+        tenant_id=int(claims["tenant_id"]),
+        issued_at=int(claims["iat"]),
+    )
+    assert refusal == "grant revoked"
+
+
 def test_the_same_clients_tokens_for_another_user_live_on(alice, bob, public_client):
     client_id = public_client["client_id"]
     _tokens(alice, client_id)
@@ -73,7 +99,12 @@ def test_the_same_clients_tokens_for_another_user_live_on(alice, bob, public_cli
     )
 
     assert _jti(bobs["access_token"]) not in _fed_jtis()
-    assert not Revocation.objects.exclude(kind=Revocation.Kind.JTI).exists()
+    alice_id = User.objects.get(username="alice").pk
+    assert list(
+        Revocation.objects.exclude(kind=Revocation.Kind.JTI).values_list(
+            "kind", "subject"
+        )
+    ) == [("grant", f"{alice_id} {client_id}")]
     bob_id = User.objects.get(username="bob").pk
     assert list(authorized_applications(user_id=bob_id)) == [application]
     response = flow.refresh(Client(), client_id, bobs["refresh_token"])
