@@ -20,6 +20,9 @@ class ConsoleAdminSite(AdminSite):
     site_header = "MCP server: operator console"
     site_title = "MCP operator console"
     index_title = "Tenants, tools, clients and the audit log"
+    # The changelists (the audit log above all) need the width more than a
+    # second copy of the index's model list does.
+    enable_nav_sidebar = False
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user

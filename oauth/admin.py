@@ -114,9 +114,12 @@ class ApplicationAdmin(SuperuserActions, AuditedAdmin, DotApplicationAdmin):
 
     inlines = [ClientProfileInline]
     actions = [revoke_client_tokens, disable_clients]
+    # The 40-character client_id is on the detail page and searchable; in the
+    # list it would push the useful columns off a 1280 px screen.
+    search_fields = ["name", "client_id"]
+    list_filter = ["registration_source", "client_type"]
     list_display = [
         "name",
-        "client_id",
         "registration_source",
         "redirect_hosts",
         "created",
