@@ -93,6 +93,21 @@ class AuditEvent(models.Model):
                 name="audit_tenant_event_time",
             ),
             models.Index(fields=["occurred_at"], name="audit_time"),
+            # The operator console's filters (audit/admin_filters.py): each
+            # narrows by tenant (a tenant administrator always does) and
+            # reads newest first.
+            models.Index(fields=["tenant", "occurred_at"], name="audit_tenant_time"),
+            models.Index(
+                fields=["tenant", "tool", "occurred_at"], name="audit_tenant_tool_time"
+            ),
+            models.Index(
+                fields=["tenant", "client_id", "occurred_at"],
+                name="audit_tenant_client_time",
+            ),
+            models.Index(
+                fields=["tenant", "user", "occurred_at"], name="audit_tenant_user_time"
+            ),
+            models.Index(fields=["event", "occurred_at"], name="audit_event_time"),
         ]
 
     def __str__(self) -> str:

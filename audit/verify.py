@@ -189,18 +189,17 @@ class _ChainWalk:
         )
 
 
-def _rows(chunk_size: int) -> Iterator[SimpleNamespace]:
+def _rows(chunk_size: int, chain_id: str | None = None) -> Iterator[SimpleNamespace]:
     fields = ("id", "hash", *HASHED_FIELDS)
-    rows = (
-        AuditEvent.objects.order_by("chain_id", "sequence")
-        .values(*fields)
-        .iterator(chunk_size=chunk_size)
-    )
+    rows = AuditEvent.objects.order_by("chain_id", "sequence")
+    if chain_id is not None:
+        rows = rows.filter(chain_id=chain_id)
+    rows = rows.values(*fields).iterator(chunk_size=chunk_size)
     for row in rows:
         yield SimpleNamespace(**row)
 
 
-def _read_snapshot() -> contextlib.AbstractContextManager[Any]:
+def read_snapshot() -> contextlib.AbstractContextManager[Any]:
     """A transaction on PostgreSQL, where it lets the cursor stream.
 
     Outside a transaction Django declares PostgreSQL's server-side cursor
@@ -219,7 +218,7 @@ def verify_chains(*, chunk_size: int = CHUNK_SIZE) -> Iterator[ChainSummary]:
     Raises BrokenChain at the first broken link of a chain (the chains
     before it have been yielded). Reads only.
     """
-    with _read_snapshot():
+    with read_snapshot():
         heads = {head.chain_id: head for head in AuditChain.objects.all()}
         # Chains with a head but no rows sort in between the walked ones.
         headless = sorted(heads)
@@ -242,3 +241,34 @@ def verify_chains(*, chunk_size: int = CHUNK_SIZE) -> Iterator[ChainSummary]:
         if walk is not None:
             yield walk.finish()
         yield from rowless_before(None)
+
+
+class ChainTooLong(Exception):
+    """A chain longer than the walk was allowed to read (nothing is wrong)."""
+
+    def __init__(self, *, chain_id: str, max_rows: int) -> None:
+        self.chain_id = chain_id
+        self.max_rows = max_rows
+        super().__init__(f"chain {chain_id} has more than {max_rows} rows")
+
+
+def verify_chain(
+    chain_id: str, *, max_rows: int | None = None, chunk_size: int = CHUNK_SIZE
+) -> ChainSummary:
+    """Verify one chain, as `verify_chains` does each: from sequence 1 to its head.
+
+    Streams the chain's rows in sequence order (the unique index), so memory
+    stays flat. Raises BrokenChain at its first broken link, and
+    ChainTooLong, having read `max_rows` rows, when `max_rows` is set and
+    the chain is longer (an interactive page bounds its wait this way; the
+    `audit_verify` command walks everything). Reads only.
+    """
+    with read_snapshot():
+        walk = _ChainWalk(
+            chain_id, AuditChain.objects.filter(chain_id=chain_id).first()
+        )
+        for row in _rows(chunk_size, chain_id):
+            if max_rows is not None and walk.rows >= max_rows:
+                raise ChainTooLong(chain_id=chain_id, max_rows=max_rows)
+            walk.feed(row)
+        return walk.finish()

@@ -17,6 +17,7 @@ from audit.chain import compute_hash
 from audit.models import AuditEvent
 from audit.services import record_event
 from audit.triggers import drop_triggers, install_triggers
+from audit.verify import BrokenChain, ChainTooLong, Problem, verify_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +193,28 @@ def test_a_broken_chain_is_reported_after_the_intact_ones_before_it(
         call_command("audit_verify", stdout=out)
     assert "chain a-first:1: 2 rows" in out.getvalue()
     assert "OK" not in out.getvalue()
+
+
+def test_verify_chain_checks_one_chain_and_names_its_break(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    mine = _events(3)
+    monkeypatch.setattr(services, "process_chain_id", lambda: OTHER_CHAIN)
+    _events(2)
+    assert verify_chain(mine[0].chain_id).rows == 3
+    assert verify_chain(OTHER_CHAIN).rows == 2
+    _behind_the_triggers(
+        "UPDATE audit_auditevent SET reason = %s WHERE id = %s", ["x", mine[1].pk]
+    )
+    with pytest.raises(BrokenChain) as broken:
+        verify_chain(mine[0].chain_id)
+    assert broken.value.row_id == mine[1].pk
+    assert broken.value.problem == Problem.HASH_MISMATCH
+    assert verify_chain(OTHER_CHAIN).rows == 2
+
+
+def test_verify_chain_stops_at_max_rows():
+    (first, *_) = _events(3)
+    assert verify_chain(first.chain_id, max_rows=3).rows == 3
+    with pytest.raises(ChainTooLong):
+        verify_chain(first.chain_id, max_rows=2)
