@@ -153,8 +153,7 @@ def bar_chart(title: str, tools: list[tuple[str, dict[str, int]]]) -> SafeString
             parts.append(
                 format_html(
                     '<rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
-                    "<title>{}: {} {}</title></rect>"
-                    '<text x="{}" y="{}" class="value">{}</text>',
+                    "<title>{}: {} {}</title></rect>",
                     LABEL_WIDTH,
                     y,
                     length,
@@ -163,11 +162,17 @@ def bar_chart(title: str, tools: list[tuple[str, dict[str, int]]]) -> SafeString
                     tool,
                     value,
                     name,
-                    LABEL_WIDTH + length + 4,
-                    y + BAR_HEIGHT - 3,
-                    value,
                 )
             )
+            if value:  # a bar with no length needs no number either
+                parts.append(
+                    format_html(
+                        '<text x="{}" y="{}" class="value">{}</text>',
+                        LABEL_WIDTH + length + 4,
+                        y + BAR_HEIGHT - 3,
+                        value,
+                    )
+                )
     legend = format_html_join(
         "",
         '<rect x="{}" y="{}" width="10" height="10" fill="{}"></rect>'

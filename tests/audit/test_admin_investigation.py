@@ -201,6 +201,8 @@ def test_a_tenant_admin_sees_only_their_tenants_rows_and_choices(demo):
     assert page.filters["tenant"] == ["All", "tenant-a"]
     assert set(page.filters["user"]) == {"All", "alice", "bob", "dave", "-"}
     assert "export_report" not in page.filters["tool"]
+    assert page.filters["client"] == ["All", "CLI", "Claude Desktop"]
+    assert _list(_client("dave")).filters["client"] == ["All", "Claude Desktop"]
     # Asking for tenant-b's rows by hand shows none.
     other = {"tenant__id__exact": str(demo["tenants"]["tenant-b"].pk)}
     assert _request_ids(_list(alice, **other)) == set()
