@@ -113,6 +113,7 @@ class AuditEventAdmin(TenantScopedAdmin):
                     "reason",
                     "request_id",
                     "duration_ms",
+                    "source",
                 ]
             },
         ),
@@ -130,6 +131,7 @@ class AuditEventAdmin(TenantScopedAdmin):
         "pretty_arguments",
         "hash_prefixes",
         "chain_status",
+        "source",
     ]
 
     class Media:
@@ -246,6 +248,18 @@ class AuditEventAdmin(TenantScopedAdmin):
             url,
             application.name or obj.client_id,
             obj.client_id,
+        )
+
+    @admin.display(description="source")
+    def source(self, obj: AuditEvent) -> SafeString | str:
+        """The address and user agent of the web request behind the row."""
+        if not obj.source_ip and not obj.user_agent:
+            return "-"
+        return format_html(
+            '<code class="audit-source-ip">{}</code> <span class="audit-user-agent">'
+            "{}</span>",
+            obj.source_ip or "no address",
+            obj.user_agent or "no user agent",
         )
 
     @admin.display(description="arguments")

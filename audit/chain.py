@@ -4,7 +4,8 @@ A row's hash is two SHA-256 steps:
 
 - its *content digest* covers the canonical form of what it records
   (CONTENT_FIELDS: time, event, outcome, tenant, user, client, tool,
-  arguments, reason, request id, duration), `canonical_content`;
+  arguments, reason, request id, duration; then SOURCE_FIELDS, source
+  address and user agent, when either is set), `canonical_content`;
 - its *hash* covers its chain, its sequence, the previous row's hash in
   that chain and its content digest (`link_hash`).
 
@@ -38,8 +39,12 @@ CONTENT_FIELDS = (
     "request_id",
     "duration_ms",
 )
+# Where a web event came from. Written after CONTENT_FIELDS only when one is
+# set, so rows made before these columns existed (and tool calls, which
+# have neither) keep the digest they were chained with.
+SOURCE_FIELDS = ("source_ip", "user_agent")
 # Everything a row's hash depends on.
-HASHED_FIELDS = ("chain_id", "sequence", "prev_hash", *CONTENT_FIELDS)
+HASHED_FIELDS = ("chain_id", "sequence", "prev_hash", *CONTENT_FIELDS, *SOURCE_FIELDS)
 
 ARGUMENTS_ENCODER = DjangoJSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False
@@ -65,7 +70,8 @@ def canonical_content(row: Any, *, arguments_json: str | None = None) -> bytes:
 
     Each field is written as `<length>:<text>` in CONTENT_FIELDS order, so
     no value can spill into its neighbour; the arguments as canonical JSON
-    (sorted keys, no spaces), passed in when already encoded.
+    (sorted keys, no spaces), passed in when already encoded. SOURCE_FIELDS
+    follow only if one of them is set (None and "" read alike).
     """
     parts = []
     for name in CONTENT_FIELDS:
@@ -78,6 +84,9 @@ def canonical_content(row: Any, *, arguments_json: str | None = None) -> bytes:
         else:
             text = _text(getattr(row, name))
         parts.append(f"{len(text)}:{text}")
+    sources = [_text(getattr(row, name, None)) for name in SOURCE_FIELDS]
+    if any(sources):
+        parts += [f"{len(text)}:{text}" for text in sources]
     return "\n".join(parts).encode()
 
 

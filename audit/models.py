@@ -71,6 +71,12 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
+    # Where a web event came from (audit/request_source.py); null for tool
+    # calls and for rows older than these columns. Nullable without a
+    # default so adding them is a plain ALTER TABLE ADD COLUMN on SQLite,
+    # which keeps the append-only triggers (a table rebuild would drop them).
+    source_ip = models.CharField(max_length=45, null=True, blank=True)  # noqa: DJ001
+    user_agent = models.CharField(max_length=256, null=True, blank=True)  # noqa: DJ001
 
     chain_id = models.CharField(max_length=96, editable=False)
     sequence = models.BigIntegerField(editable=False)

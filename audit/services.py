@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit import batch_sql
 from audit.chain import ARGUMENTS_ENCODER, content_digest, link_hash
 from audit.models import AuditEvent
+from audit.request_source import current_source
 
 _chain_id: tuple[int, str] | None = None
 
@@ -77,6 +78,8 @@ class PendingEvent:
     reason: str
     request_id: str
     duration_ms: float | None
+    source_ip: str | None = None
+    user_agent: str | None = None
     # The content digest (audit/chain.py) and the arguments as JSON text,
     # computed once where the event is made.
     digest: str = ""
@@ -101,8 +104,13 @@ def pending_event(
     request_id: str = "",
     duration_ms: float | None = None,
 ) -> PendingEvent:
-    """Return an event with normalized fields, its digest, no chain position."""
+    """Return an event with normalized fields, its digest, no chain position.
+
+    Made while a web request is handled, the event records that request's
+    address and user agent (audit/request_source.py).
+    """
     value, text = _capped(arguments)
+    source = current_source()
     pending = PendingEvent(
         occurred_at=timezone.now(),
         event=event,
@@ -115,6 +123,8 @@ def pending_event(
         reason=reason[:2000],
         request_id=request_id[:64],
         duration_ms=None if duration_ms is None else round(duration_ms, 3),
+        source_ip=source.ip if source else None,
+        user_agent=source.user_agent if source else None,
         arguments_json=text,
     )
     pending.digest = content_digest(pending, arguments_json=text)
