@@ -251,6 +251,17 @@ MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=0.5)
 # DATABASE_POOL_MAX_SIZE minus 2 (the audit writer thread and Django's own
 # thread hold one each) so a thread never waits for a pooled connection.
 MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)
+# Per-tenant quotas on authenticated /mcp requests (mcpserver/quotas.py): a
+# token bucket per tenant, refilled at MCP_TENANT_RATE requests/s and
+# holding MCP_TENANT_BURST (0: one second's worth), and inside it one per
+# client holding MCP_CLIENT_SHARE percent of both. A tenant's own values
+# (admin) win; 0 here means tenants without their own rate are not limited.
+MCP_TENANT_RATE = env.float("MCP_TENANT_RATE", default=0)
+MCP_TENANT_BURST = env.int("MCP_TENANT_BURST", default=0)
+MCP_CLIENT_SHARE = env.int("MCP_CLIENT_SHARE", default=50)
+# Bound on one quota round trip to Redis; past it (or on any Redis error)
+# the process counts in its own buckets until Redis answers again.
+MCP_QUOTA_REDIS_TIMEOUT = env.float("MCP_QUOTA_REDIS_TIMEOUT", default=0.2)
 
 # Benchmarks only: false skips the audit row of each tool call, to measure
 # what auditing costs. It takes MCP_BENCHMARK=true as well, so no server
