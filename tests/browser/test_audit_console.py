@@ -4,11 +4,14 @@ The live server gets a morning's worth of audit rows (calls, refusals,
 failures and sign-ins in both tenants, from two named clients); alice, the
 admin of tenant-a, opens the list, one refusal's detail page and the
 summary, and downloads the CSV export over the real ASGI server. The three
-screenshots are kept in test-artifacts/browser/ and copied to docs/.
+screenshots are kept in test-artifacts/browser/; with
+UPDATE_DOCS_SCREENSHOTS=1 they also replace the README's copies in docs/
+(a normal run never changes tracked files).
 """
 
 import csv
 import io
+import os
 import shutil
 
 from playwright.sync_api import Page, expect
@@ -90,7 +93,8 @@ def _sign_in(page: Page, server: LiveServer, username: str) -> None:
 def _screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=ARTIFACTS / name, full_page=True)
-    shutil.copyfile(ARTIFACTS / name, ROOT / "docs" / name)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        shutil.copyfile(ARTIFACTS / name, ROOT / "docs" / name)
 
 
 def test_alice_investigates_her_tenants_audit_log(page: Page, server: LiveServer):
