@@ -156,6 +156,16 @@ STORAGES = {
     },
 }
 
+# Sign-in protection (accounts/signin.py): failed sign-ins at both login
+# forms are counted per username and per address in fixed windows; the
+# failure that reaches a limit locks that username or address for
+# LOGIN_LOCKOUT_SECONDS (0 turns a limit off). Shared by every worker
+# through the cache (CACHE_URL).
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+
 # --- OAuth 2.1 authorization server (django-oauth-toolkit) -----------------
 ACCESS_TOKEN_LIFETIME_SECONDS = env.int("ACCESS_TOKEN_LIFETIME_SECONDS", default=900)
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -233,6 +243,9 @@ OAUTH_REGISTRATION_RATE_PER_ADDRESS = env.int(
     "OAUTH_REGISTRATION_RATE_PER_ADDRESS", default=30
 )
 OAUTH_REGISTRATION_RATE_GLOBAL = env.int("OAUTH_REGISTRATION_RATE_GLOBAL", default=300)
+# /token requests per minute per address (0: no limit); generous, since
+# many users may share one address behind a NAT.
+OAUTH_TOKEN_RATE_PER_ADDRESS = env.int("OAUTH_TOKEN_RATE_PER_ADDRESS", default=600)
 
 # --- MCP resource server ---------------------------------------------------
 # Stateless JSON by default so any worker serves any request; true turns on
