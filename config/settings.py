@@ -113,7 +113,14 @@ def _database(url: str) -> dict:
 DATABASES = {"default": _database(env("DATABASE_URL", default="sqlite:///db.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# django-environ 0.14 passes ?key_prefix=, ?timeout= and ?version= on in
+# lower case, where Django ignores them: upper-cased, they take effect.
+CACHES = {
+    "default": {
+        key.upper(): value
+        for key, value in env.cache_url("CACHE_URL", default="locmemcache://").items()
+    }
+}
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
