@@ -1,4 +1,6 @@
-"""The pages of a person's session: home, login (audited), logout."""
+"""The pages of a person's session: home, login (audited, throttled), logout."""
+
+from http import HTTPStatus
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -7,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts import signin
+from accounts.forms import ThrottledAuthenticationForm, request_address
 from audit.models import AuditEvent
 from audit.services import record_event
 from tenants.selectors import administered_tenant_ids
@@ -25,25 +29,43 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class AuditedLoginView(auth_views.LoginView):
-    """Django's login form; every success and failure is an audit row."""
+    """Django's login form behind the sign-in lockout (accounts/signin.py).
 
-    def form_valid(self, form: auth_views.AuthenticationForm) -> HttpResponse:
+    Every success and failure is an audit row. A sign-in refused during a
+    lockout is answered 429 with Retry-After and the form saying how long
+    to wait; its password was never checked.
+    """
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_valid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
+        signin.record_success(username=str(form.data.get("username", "")))
         with transaction.atomic():
             record_event(
                 event=AuditEvent.Event.LOGIN_SUCCEEDED, user_id=form.get_user().pk
             )
         return response
 
-    def form_invalid(self, form: auth_views.AuthenticationForm) -> HttpResponse:
-        username = str(form.data.get("username", ""))[:150]
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        username = str(form.data.get("username", ""))
+        address = request_address(form)
+        reason = f"failed login for {username[:150]!r}"
         with transaction.atomic():
-            record_event(
-                event=AuditEvent.Event.LOGIN_FAILED,
-                outcome=AuditEvent.Outcome.DENIED,
-                reason=f"failed login for {username!r}",
-            )
-        return super().form_invalid(form)
+            if form.lockout is not None:
+                signin.record_refusal(
+                    username=username,
+                    address=address,
+                    lockout=form.lockout,
+                    reason=reason,
+                )
+            else:
+                signin.record_failure(username=username, address=address, reason=reason)
+        response = super().form_invalid(form)
+        if form.lockout is not None:
+            response.status_code = HTTPStatus.TOO_MANY_REQUESTS
+            response["Retry-After"] = str(form.lockout.retry_after)
+        return response
 
 
 class ConfirmingLogoutView(auth_views.LogoutView):

@@ -14,7 +14,7 @@ app_name = "oauth2_provider"
 
 urlpatterns = [
     path("authorize", MCPAuthorizationView.as_view(), name="authorize"),
-    path("token", dot_views.TokenView.as_view(), name="token"),
+    path("token", views.TokenView.as_view(), name="token"),
     path("revoke", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path(
         "introspect",

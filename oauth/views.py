@@ -1,7 +1,8 @@
 """HTTP endpoints of the authorization server that wrap django-oauth-toolkit.
 
-Metadata (RFC 8414, RFC 9728), the JWKS and introspection (RFC 7662,
-resource servers only); registration is oauth/views_registration.py. DOT
+Metadata (RFC 8414, RFC 9728), the JWKS, the token endpoint (DOT's, behind
+a per-address limit) and introspection (RFC 7662, resource servers only);
+registration is oauth/views_registration.py. DOT
 does the protocol; these views add policy and fill in what DOT leaves out.
 """
 
@@ -20,11 +21,14 @@ from oauth2_provider.views import (
     OAuthProtectedResourceMetadataView,
     OAuthServerMetadataView,
 )
+from oauth2_provider.views import TokenView as DOTTokenView
 from oauthlib.common import Request as OAuthlibRequest
 
+from audit.models import AuditEvent
 from oauth.errors import NO_STORE, oauth_error
 from oauth.keys import jwks
 from oauth.models import ClientProfile
+from oauth.ratelimit import refuse_over_limit
 
 
 class ServerMetadataView(OAuthServerMetadataView):
@@ -74,6 +78,25 @@ def jwks_view(request: HttpRequest) -> JsonResponse:
     response["Cache-Control"] = "public, max-age=60"
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+class TokenView(DOTTokenView):
+    """DOT's token endpoint, with OAUTH_TOKEN_RATE_PER_ADDRESS requests a minute.
+
+    Over the limit: 429 `too_many_requests` with Retry-After (oauth/ratelimit.py),
+    audited as a refused `token_issued`, before DOT reads the request.
+    """
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refusal = refuse_over_limit(
+            request,
+            endpoint="/token",
+            event=AuditEvent.Event.TOKEN_ISSUED,
+            per_address=settings.OAUTH_TOKEN_RATE_PER_ADDRESS,
+        )
+        if refusal is not None:
+            return refusal
+        return super().post(request, *args, **kwargs)
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -26,7 +26,7 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from oauth.errors import NO_STORE, oauth_error
 from oauth.models import ClientProfile
-from oauth.ratelimit import hit
+from oauth.ratelimit import refuse_over_limit
 from oauth.redirect_uris import redirect_uri_problem
 
 SUPPORTED_GRANTS = {"authorization_code", "refresh_token"}
@@ -126,17 +126,15 @@ class RegistrationView(DynamicClientRegistrationView):
                 status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
         address = client_address(request)
-        if not hit(
-            key=f"register:addr:{address}",
-            limit=settings.OAUTH_REGISTRATION_RATE_PER_ADDRESS,
-        ) or not hit(key="register:all", limit=settings.OAUTH_REGISTRATION_RATE_GLOBAL):
-            response = oauth_error(
-                "temporarily_unavailable",
-                "Too many registrations; retry in a minute.",
-                status=HTTPStatus.TOO_MANY_REQUESTS,
-            )
-            response["Retry-After"] = "60"
-            return response
+        refusal = refuse_over_limit(
+            request,
+            endpoint="/register",
+            event=AuditEvent.Event.CLIENT_REGISTERED,
+            per_address=settings.OAUTH_REGISTRATION_RATE_PER_ADDRESS,
+            overall=settings.OAUTH_REGISTRATION_RATE_GLOBAL,
+        )
+        if refusal is not None:
+            return refusal
         try:
             data = json.loads(request.body or b"null")
         except (ValueError, UnicodeDecodeError):

@@ -22,6 +22,27 @@ def _empty_cache():
     cache.clear()
 
 
+THROTTLE_EPOCH = 1_800_000_000.0
+"""A time at the start of every throttle window (a multiple of 60 and 900)."""
+
+
+@pytest.fixture(autouse=True)
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The throttle's clock (accounts/throttle.py), frozen 5 s into a window.
+
+    Its windows are aligned to the clock, so a test running across a
+    window's end would see its counts restart. Append to the returned list
+    to move the clock on (the last value is the time).
+    """
+    from types import SimpleNamespace
+
+    from accounts import throttle
+
+    now = [THROTTLE_EPOCH + 5]
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: now[-1]))
+    return now
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
