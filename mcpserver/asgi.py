@@ -5,7 +5,7 @@ process. Every request, of either protocol generation, passes:
 
 1. guard           transport checks; a POST's one JSON-RPC message
 2. authentication  bearer token -> Principal (or the 401 challenge)
-3. admission       per-tenant limits (admits everything today)
+3. admission       per-tenant and per-client quotas (429 over them)
 4. decide          for a tools/call: the policy decision; a refusal is
                    audited and answered here (403 step-up, unknown tool)
 5. dispatch        the fast path, or the SDK session manager
@@ -36,6 +36,8 @@ from mcpserver.pipeline.dispatch import Dispatcher
 from mcpserver.pipeline.guard import TransportGuard
 from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, send_refusal
 from mcpserver.policy import clear_policy_cache
+from mcpserver.quotas import QuotaDefaults, QuotaLimiter, QuotaStatus
+from mcpserver.refusal_log import CoalescedRefusals
 from mcpserver.server import build_server
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ class McpApp:
     def __init__(self) -> None:
         self._dispatcher: Dispatcher | None = None
         self._guard: TransportGuard | None = None
-        self._admission = Admission()
+        self._admission = Admission()  # admits everything until started
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -76,10 +78,16 @@ class McpApp:
             json_response=not sessions,
             max_request_body_size=settings.MCP_MAX_BODY_BYTES,
         )
+        refusals = CoalescedRefusals(audit)
+        limiter = QuotaLimiter.from_settings()
         try:
             async with manager.run(), anyio.create_task_group() as tasks:
                 tasks.start_soon(
                     revocations.poll_forever, settings.MCP_REVOCATION_POLL_SECONDS
+                )
+                tasks.start_soon(refusals.run)
+                self._admission = Admission(
+                    limiter, refusals, QuotaDefaults.from_settings()
                 )
                 self._guard = TransportGuard.from_settings()
                 self._dispatcher = Dispatcher(
@@ -92,11 +100,22 @@ class McpApp:
                     yield
                 finally:
                     self._dispatcher = None
+                    self._admission = Admission()
                     tasks.cancel_scope.cancel()
         finally:
             with anyio.move_on_after(AUDIT_SHUTDOWN_SECONDS, shield=True):
+                await refusals.flush(everything=True)
+                await limiter.close()
                 await audit_writer.drain()
                 await anyio.to_thread.run_sync(audit_writer.stop)
+
+    def quota_status(self) -> QuotaStatus | None:
+        """Where the quota counters live (None before the lifespan starts).
+
+        For readiness: `degraded` means Redis is configured but failing and
+        each process counts on its own.
+        """
+        return self._admission.status()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -23,6 +23,8 @@ from tenants.admin_scoping import (
 )
 from tenants.models import Document, Membership, Report, Tenant, TenantTool, Tool
 
+QUOTA_FIELDS = ["quota_rate", "quota_burst", "quota_client_share"]
+
 
 class MembershipInline(TenantScopedInline, admin.TabularInline):
     model = Membership
@@ -44,10 +46,20 @@ class TenantAdmin(AuditedAdmin, TenantScopedAdmin):
     """
 
     tenant_path = ""
-    list_display = ["slug", "name", "is_active", "created_at"]
+    list_display = ["slug", "name", "is_active", "quota_rate", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline, TenantToolInline]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> list[str]:
+        # The quota protects the other tenants from this one, so only an
+        # operator (superuser) sets it, not the tenant's own administrator.
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += QUOTA_FIELDS
+        return fields
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return request.user.is_superuser and super().has_add_permission(request, *args)

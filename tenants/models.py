@@ -1,5 +1,9 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
 from django.db import models
 from django.utils import timezone
 
@@ -27,6 +31,35 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Quotas on the tenant's /mcp requests (mcpserver/quotas.py); empty means
+    # the server's default (MCP_TENANT_RATE, MCP_TENANT_BURST,
+    # MCP_CLIENT_SHARE).
+    quota_rate = models.FloatField(
+        "quota: requests per second",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01)],
+        help_text="Sustained /mcp requests per second for the whole tenant. "
+        "Empty: the server's default (MCP_TENANT_RATE; 0 there means no limit).",
+    )
+    quota_burst = models.PositiveIntegerField(
+        "quota: burst",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The bucket's size: requests the tenant may make at once "
+        "after a quiet spell. Empty: MCP_TENANT_BURST, or one second's worth "
+        "of the rate.",
+    )
+    quota_client_share = models.PositiveSmallIntegerField(
+        "quota: share of one client (%)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Percentage of the tenant's rate and burst one OAuth client "
+        "may use, so a runaway client leaves the rest to the others. "
+        "Empty: MCP_CLIENT_SHARE.",
+    )
 
     class Meta:
         ordering = ["slug"]

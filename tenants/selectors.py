@@ -16,6 +16,7 @@ from tenants.models import (
     Document,
     Membership,
     Report,
+    Tenant,
     TenantTool,
     Tool,
     split_scopes,
@@ -27,23 +28,38 @@ _WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
+class TenantQuota:
+    """A tenant's own quota settings; None where the server default applies.
+
+    `rate` is requests per second, `burst` the bucket's size and
+    `client_share` the percentage of both that one client may use.
+    """
+
+    rate: float | None = None
+    burst: int | None = None
+    client_share: int | None = None
+
+
+@dataclass(frozen=True)
 class ToolPolicy:
     """One tenant's tool policy at one moment.
 
     `required_scopes` has exactly the tenant's enabled tools, each with the
     scopes a call needs (the tool's own plus the tenant's extra scopes);
     `catalogue` has every tool name that exists; `descriptions` the
-    catalogue's descriptions of the enabled tools.
+    catalogue's descriptions of the enabled tools; `quota` the tenant's own
+    quota settings, read with the rest so one snapshot serves both.
     """
 
     tenant_id: int
     required_scopes: Mapping[str, frozenset[str]]
     catalogue: frozenset[str]
     descriptions: Mapping[str, str]
+    quota: TenantQuota = TenantQuota()
 
 
 def get_tool_policy(*, tenant_id: int) -> ToolPolicy:
-    """Return `tenant_id`'s tool policy; an inactive tenant has no tools."""
+    """Return `tenant_id`'s tool policy and quota; an inactive tenant has no tools."""
     enabled = TenantTool.objects.filter(
         tenant_id=tenant_id, enabled=True, tenant__is_active=True
     ).select_related("tool")
@@ -54,11 +70,17 @@ def get_tool_policy(*, tenant_id: int) -> ToolPolicy:
             policy.extra_scopes
         )
         descriptions[policy.tool.name] = policy.tool.description
+    quota = (
+        Tenant.objects.filter(pk=tenant_id)
+        .values_list("quota_rate", "quota_burst", "quota_client_share")
+        .first()
+    )
     return ToolPolicy(
         tenant_id=tenant_id,
         required_scopes=required,
         catalogue=frozenset(Tool.objects.values_list("name", flat=True)),
         descriptions=descriptions,
+        quota=TenantQuota(*quota) if quota else TenantQuota(),
     )
 
 

@@ -2,7 +2,7 @@
 
 1. `guard`: transport checks and the one JSON-RPC message (`Inbound`);
 2. `authentication`: bearer token -> `Principal`, or the 401 challenge;
-3. `admission`: per-tenant limits (admits everything today);
+3. `admission`: per-tenant and per-client quotas (429 over them);
 4. `decide`: the policy decision for a `tools/call`, and a refusal's audit
    row and answer;
 5. `dispatch`: the SDK session manager, or the fast path.

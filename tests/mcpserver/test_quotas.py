@@ -1,0 +1,125 @@
+"""Quotas: the limits a tenant gets, the buckets, the store status.
+
+The behaviour over HTTP (429s, shares, audit rows, Redis shared by two
+workers, the fallback) is tested against live servers in
+test_quotas_live.py; the admin fields in tests/console/test_quotas_admin.py.
+"""
+
+import uuid
+
+import pytest
+
+from config.asgi import application
+from mcpserver.quotas import Limits, LocalBuckets, QuotaDefaults
+from tenants.models import Tenant
+from tenants.selectors import TenantQuota, get_tool_policy
+from tests.live_server import free_port
+from tests.mcpserver.conftest import Demo, call_params, post_rpc, running_app
+from tests.mcpserver.test_quotas_live import REDIS_URL
+
+
+@pytest.mark.parametrize(
+    ("defaults", "quota", "expected"),
+    [
+        (QuotaDefaults(), TenantQuota(), None),
+        (QuotaDefaults(rate=0, client_share=50), TenantQuota(rate=10), (10, 10, 5, 5)),
+        (
+            QuotaDefaults(rate=4, burst=20, client_share=50),
+            TenantQuota(),
+            (4, 20, 2, 10),
+        ),
+        (
+            QuotaDefaults(rate=4, burst=20, client_share=50),
+            TenantQuota(rate=1, burst=3, client_share=100),
+            (1, 3, 1, 3),
+        ),
+        (QuotaDefaults(client_share=10), TenantQuota(rate=0.5), (0.5, 1, 0.05, 1)),
+    ],
+)
+def test_a_tenants_limits_are_its_own_values_else_the_servers(
+    defaults: QuotaDefaults, quota: TenantQuota, expected: tuple | None
+) -> None:
+    limits = defaults.limits(quota)
+    if expected is None:
+        assert limits is None
+    else:
+        assert limits == Limits(*expected)
+
+
+def test_a_bucket_admits_its_burst_then_refills_at_its_rate() -> None:
+    buckets = LocalBuckets()
+    limits = Limits(rate=2, burst=4, client_rate=2, client_burst=4)
+    admitted = [buckets.take_now("t", "c", limits, 100.0).admitted for _ in range(5)]
+    assert admitted == [True] * 4 + [False]
+    refused = buckets.take_now("t", "c", limits, 100.0)
+    assert refused.retry_after == pytest.approx(0.5)
+    assert buckets.take_now("t", "c", limits, 100.5).admitted
+    assert not buckets.take_now("t", "c", limits, 100.5).admitted
+
+
+def test_a_clients_bucket_refuses_before_the_tenants_is_empty() -> None:
+    buckets = LocalBuckets()
+    limits = Limits(rate=1, burst=4, client_rate=0.5, client_burst=2)
+    one = [buckets.take_now("t", "c1", limits, 0.0) for _ in range(3)]
+    two = [buckets.take_now("t", "c2", limits, 0.0) for _ in range(3)]
+    assert [v.admitted for v in one] == [True, True, False]
+    assert one[-1].limit == "client"
+    assert [v.admitted for v in two] == [True, True, False]
+    assert not buckets.take_now("t", "c3", limits, 0.0).admitted  # tenant empty
+    assert buckets.take_now("t", "c3", limits, 0.0).limit == "tenant"
+
+
+def test_the_policy_snapshot_carries_the_tenants_quota(db: None) -> None:
+    tenant = Tenant.objects.create(
+        slug="q", name="Q", quota_rate=2.5, quota_burst=7, quota_client_share=40
+    )
+    assert get_tool_policy(tenant_id=tenant.pk).quota == TenantQuota(2.5, 7, 40)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readiness_sees_when_redis_is_unreachable(demo: Demo, settings) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": closed,
+        }
+    }
+    await Tenant.objects.filter(slug="tenant-a").aupdate(
+        quota_rate=1, quota_burst=2, quota_client_share=100
+    )
+    token = await demo.atoken("alice")
+    async with running_app():
+        assert application.mcp_app.quota_status().store == "redis"
+        statuses = [
+            (await post_rpc(token, "tools/call", call_params("echo", message="x")))
+            for _ in range(3)
+        ]
+        status = application.mcp_app.quota_status()
+    assert [s.status_code for s in statuses] == [200, 200, 429]
+    assert status.store == "local"
+    assert status.degraded
+    assert "ConnectionError" in status.error
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readiness_sees_counters_shared_in_redis(demo: Demo, settings) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    await Tenant.objects.filter(slug="tenant-a").aupdate(
+        quota_rate=1, quota_burst=2, quota_client_share=100
+    )
+    token = await demo.atoken("alice")
+    async with running_app():
+        statuses = [
+            (await post_rpc(token, "tools/call", call_params("echo", message="x")))
+            for _ in range(3)
+        ]
+        status = application.mcp_app.quota_status()
+    assert [s.status_code for s in statuses] == [200, 200, 429]
+    assert (status.store, status.shared, status.degraded) == ("redis", True, False)
