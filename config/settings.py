@@ -26,13 +26,15 @@ MCP_RESOURCE_URL = f"{PUBLIC_URL}/mcp"
 
 INSTALLED_APPS = [
     "config.admin_site.ConsoleAdminConfig",  # django.contrib.admin, our site
+    # Before django.contrib.auth: the first app's management command of a
+    # name wins, and accounts' createsuperuser validates --noinput passwords.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "oauth2_provider",
-    "accounts",
     "tenants",
     "audit",
     "oauth",
