@@ -4,6 +4,7 @@
 the real environment does not set; real environment variables always win.
 """
 
+import math
 from pathlib import Path
 
 import environ
@@ -104,12 +105,26 @@ def _database(url: str) -> dict:
             "timeout": 20,
         }
     elif db["ENGINE"] == "django.db.backends.postgresql":
-        db.setdefault("OPTIONS", {})["pool"] = {
+        options = db.setdefault("OPTIONS", {})
+        # Fail fast (MCP_DB_TIMEOUT_SECONDS): a connect gives up after the
+        # bound (libpq's minimum is 2 s); a thread waits at most 1 s for a
+        # pooled connection, so during an outage each wait starts a new
+        # connect; and a failed connect is not retried on psycopg's backoff
+        # (1, 2, 4 ... s, which delayed recovery by seconds) but by the next
+        # wait, so the first one after the database returns succeeds.
+        options.setdefault("connect_timeout", max(2, math.ceil(MCP_DB_TIMEOUT_SECONDS)))
+        options["pool"] = {
             "min_size": 1,
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": 10,
+            "timeout": min(1.0, MCP_DB_TIMEOUT_SECONDS),
+            "reconnect_timeout": 0,
         }
     return db
+
+
+# How long a /mcp request may wait on the database before it is answered 503
+# with Retry-After (mcpserver/db.py).
+MCP_DB_TIMEOUT_SECONDS = env.float("MCP_DB_TIMEOUT_SECONDS", default=2.0)
 
 
 DATABASES = {"default": _database(env("DATABASE_URL", default="sqlite:///db.sqlite3"))}

@@ -7,17 +7,33 @@ which case the caller must not release the answer it audits. The sink of a
 serving process is chosen once, at start-up (`build_sink`).
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from django.conf import settings
+
 from audit import writer
+from mcpserver.db import DatabaseUnavailable
 
 AuditSink = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 async def write_audit(event_fields: Mapping[str, Any]) -> None:
-    """Hand the event to the process's group-commit writer; await its commit."""
-    await writer.write(event_fields)
+    """Hand the event to the process's group-commit writer; await its commit.
+
+    Waits at most MCP_DB_TIMEOUT_SECONDS, then raises DatabaseUnavailable:
+    the call it audits is answered 503 and its result never leaves. The
+    event stays queued (the writer keeps retrying it for up to
+    audit.retry.RETRY_SECONDS), so a row may still record a call whose
+    caller was told to retry: an audit row without a delivered answer,
+    never an answer without its row.
+    """
+    try:
+        async with asyncio.timeout(settings.MCP_DB_TIMEOUT_SECONDS):
+            await writer.write(event_fields)
+    except TimeoutError:
+        raise DatabaseUnavailable("the audit row was not committed in time") from None
 
 
 async def _discard(event_fields: Mapping[str, Any]) -> None:

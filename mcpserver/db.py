@@ -9,16 +9,25 @@ worker threads and recycles the thread's connections around each call, as
 Django does around a request: with CONN_MAX_AGE = 0 a PostgreSQL connection
 goes back to psycopg's pool after every call (SQLite: see
 `_recycle_connections`).
+
+A caller waits at most MCP_DB_TIMEOUT_SECONDS for its call, then gets
+`DatabaseUnavailable` (the stages answer 503): a database that is down,
+black-holed or slow must cost a request a bounded wait, never a hang. A
+thread cannot be stopped, so a call that overran finishes (or fails) on
+its own, its outcome discarded; calls still queued behind it are dropped.
 """
 
+import asyncio
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
+
+from audit.retry import transient_kind
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,15 +68,33 @@ def _with_fresh_connection(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
         _recycle_connections()
 
 
+class DatabaseUnavailable(Exception):
+    """The database did not answer in time, or cannot be reached: retry later."""
+
+
 async def run_db(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """Run the synchronous `fn(*args, **kwargs)` on a database thread.
 
     At most MCP_DB_THREADS calls run at once per process; more wait their
     turn. The thread's connection is checked before and closed after the
     call, so connections are never leaked or kept past their age. `fn`
-    owns its transactions (services are `durable`); exceptions propagate.
+    owns its transactions (services are `durable`).
+
+    Raises DatabaseUnavailable when the call has not finished within
+    MCP_DB_TIMEOUT_SECONDS (its turn included) or failed for want of a
+    database (a lost or refused connection, a pool timeout, a lock or
+    serialization failure: what `audit.retry.transient_kind` names); any
+    other exception propagates as it is.
     """
-    call = sync_to_async(
-        _with_fresh_connection, thread_sensitive=False, executor=_get_executor()
-    )
-    return await call(fn, *args, **kwargs)
+    loop = asyncio.get_running_loop()
+    job = functools.partial(_with_fresh_connection, fn, *args, **kwargs)
+    future = loop.run_in_executor(_get_executor(), job)
+    try:
+        async with asyncio.timeout(settings.MCP_DB_TIMEOUT_SECONDS):
+            return await future
+    except TimeoutError:
+        raise DatabaseUnavailable("the database did not answer in time") from None
+    except (OperationalError, InterfaceError) as exc:
+        if transient_kind(exc) is None:
+            raise
+        raise DatabaseUnavailable("the database cannot be reached") from exc

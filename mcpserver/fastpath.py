@@ -37,6 +37,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from mcpserver.audit_sink import AuditSink
+from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.admitted import Admitted
 from mcpserver.server import execute_call
 from mcpserver.tools import ToolCall
@@ -109,6 +110,7 @@ async def answer(
     """The JSON-RPC response body for an `eligible` tools/call message.
 
     `admitted` carries the principal and the decide stage's decision.
+    Raises DatabaseUnavailable (no answer yet: dispatch sends the 503).
     """
     negotiated = version or types.DEFAULT_NEGOTIATED_VERSION
     request_id = message["id"]
@@ -126,6 +128,8 @@ async def answer(
         )
         decision = admitted.decision if admitted.tool == typed.name else None
         result = await execute_call(call, decision, audit=audit)
+    except DatabaseUnavailable:
+        raise
     except Exception as exc:
         return _encode(_error_payload(request_id, exc))
     try:

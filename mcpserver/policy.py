@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from mcpserver.aio import LoopLock
+from mcpserver.aio import SharedTask
 from mcpserver.auth import Principal
 from mcpserver.db import run_db
 from mcpserver.tools import TOOLS
@@ -78,28 +78,31 @@ def decide(
 
 
 _cache: dict[int, tuple[float, ToolPolicy]] = {}
-_locks: dict[int, LoopLock] = {}
+_reads: dict[int, SharedTask] = {}
 
 
 async def aget_tool_policy(tenant_id: int) -> ToolPolicy:
     """Return `tenant_id`'s policy, reused for MCP_POLICY_CACHE_SECONDS.
 
     An admin change to a tenant's tools therefore applies within that time
-    in every process. Concurrent misses for one tenant share one query.
+    in every process. Concurrent misses for one tenant share one query and
+    its outcome: if the database does not answer, they all get
+    DatabaseUnavailable after one MCP_DB_TIMEOUT_SECONDS wait, rather than
+    taking turns at it. A policy past its reuse time is never served.
     """
     cached = _cache.get(tenant_id)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    async with _locks.setdefault(tenant_id, LoopLock()).get():
-        cached = _cache.get(tenant_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+
+    async def read() -> ToolPolicy:
         policy = await run_db(get_tool_policy, tenant_id=tenant_id)
         _cache[tenant_id] = (
             time.monotonic() + settings.MCP_POLICY_CACHE_SECONDS,
             policy,
         )
         return policy
+
+    return await _reads.setdefault(tenant_id, SharedTask()).join(read)
 
 
 async def adecide(principal: Principal, tool_name: str) -> Decision:

@@ -16,10 +16,13 @@ each process by polling and is at most MAX_AGE_SECONDS old when used:
 One background task per process (`poll_forever`, started by the MCP app's
 lifespan) polls every MCP_REVOCATION_POLL_SECONDS and reloads the signing
 keys in the same database round trip. When the last successful poll is
-older than MAX_AGE_SECONDS, a request refreshes inline first; if that fails,
-no token is accepted (`FeedUnavailable`): the check fails closed.
+older than MAX_AGE_SECONDS, a request joins the poll in progress (or starts
+one) for at most MCP_DB_TIMEOUT_SECONDS; if that fails, no token is
+accepted (`FeedUnavailable`): the check fails closed. No lock is held
+across a database wait, so a hung poll never stalls requests beyond that.
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ import anyio
 from django.db.models import Q
 from django.utils import timezone
 
-from mcpserver.aio import LoopLock
+from mcpserver.aio import SharedTask
 from mcpserver.db import run_db
 from mcpserver.keystore import KEYS, KeyRow, load_key_rows
 from mcpserver.subject_status import (
@@ -190,53 +193,55 @@ class RevocationFeed:
 
 FEED = RevocationFeed()
 SUBJECTS = SubjectTracker()
-_refresh_lock = LoopLock()
+_polling = SharedTask()
 
 
-async def refresh(*, only_if_stale: bool = False) -> None:
+async def _poll_once() -> None:
+    started = time.monotonic()
+    full = FEED.wants_full(started)
+    result = await run_db(
+        load_poll,
+        after_id=None if full else FEED.max_id,
+        subjects=SUBJECTS.all_keys(),
+    )
+    FEED.apply(result.revocations, full=full, started=started)
+    KEYS.replace(result.keys)
+    SUBJECTS.apply(result.subjects)
+    FEED.fresh_at = started
+
+
+async def refresh() -> None:
     """Poll the feed, the signing keys and the known subjects once.
 
-    With `only_if_stale`, does nothing when another caller refreshed while
-    this one waited. Raises whatever the database raised.
+    The poll reads the database after this call began: a poll already in
+    progress is waited out (its outcome ignored), then a new one is started
+    or joined. Raises DatabaseUnavailable (mcpserver/db.py: after at most
+    MCP_DB_TIMEOUT_SECONDS) or whatever else the database raised.
     """
-    async with _refresh_lock.get():
-        if only_if_stale and FEED.age() <= MAX_AGE_SECONDS:
-            return
-        started = time.monotonic()
-        full = FEED.wants_full(started)
-        # Shielded: cancelling a poll (at shutdown) waits for its thread
-        # instead of leaving a query running behind the lifespan's back.
-        with anyio.CancelScope(shield=True):
-            result = await run_db(
-                load_poll,
-                after_id=None if full else FEED.max_id,
-                subjects=SUBJECTS.all_keys(),
-            )
-        FEED.apply(result.revocations, full=full, started=started)
-        KEYS.replace(result.keys)
-        SUBJECTS.apply(result.subjects)
-        FEED.fresh_at = started
-
-
-_last_failure = float("-inf")
+    running = _polling.running()
+    if running is not None:
+        await asyncio.wait([running])
+    await _polling.join(_poll_once)
 
 
 async def ensure_fresh() -> None:
     """Make sure the feed is at most MAX_AGE_SECONDS old; raise FeedUnavailable.
 
-    After a failed refresh, requests fail fast for MAX_AGE_SECONDS instead
-    of each waiting on the database again.
+    A fresh feed costs nothing. A stale one joins the poll in progress (the
+    background poll's, usually) or starts one, and never queues behind
+    others: the wait is one poll, at most MCP_DB_TIMEOUT_SECONDS, however
+    many requests arrive meanwhile. If the poll fails, or what it read is
+    already too old, no token is accepted (fail closed); the first poll
+    that succeeds after the database returns lets every request through.
     """
-    global _last_failure
     if FEED.age() <= MAX_AGE_SECONDS:
         return
-    if time.monotonic() - _last_failure < MAX_AGE_SECONDS:
-        raise FeedUnavailable("the revocation feed cannot be read")
     try:
-        await refresh(only_if_stale=True)
+        await _polling.join(_poll_once)
     except Exception as exc:
-        _last_failure = time.monotonic()
         raise FeedUnavailable("the revocation feed cannot be read") from exc
+    if FEED.age() > MAX_AGE_SECONDS:
+        raise FeedUnavailable("the revocation feed is too old")
 
 
 async def subject_refusal(
@@ -260,11 +265,17 @@ async def subject_refusal(
 
 
 async def poll_forever(interval: float) -> None:
-    """Refresh every `interval` seconds until cancelled; failures are logged."""
+    """Refresh every `interval` seconds until cancelled; failures are logged.
+
+    Cancelling it (at shutdown) waits for the poll in progress, at most
+    MCP_DB_TIMEOUT_SECONDS, rather than leaving a query behind the
+    lifespan's back.
+    """
     failures = 0
     while True:
         try:
-            await refresh()
+            with anyio.CancelScope(shield=True):
+                await _polling.join(_poll_once)
         except Exception:
             failures += 1
             if failures == 1 or failures % 60 == 0:
@@ -283,8 +294,6 @@ def reset() -> None:
 
     mcpserver.auth.reset_process_state also forgets the verified tokens.
     """
-    global _last_failure
-    _last_failure = float("-inf")
     FEED.clear()
     SUBJECTS.clear()
     KEYS.clear()

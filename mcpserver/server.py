@@ -13,8 +13,9 @@ decision. `execute_call`, shared with the fast path, then:
   `tool_failed` and answered -32603 "Internal error".
 
 If the audit row cannot be committed the call fails with JSON-RPC -32603 and
-no tool result is sent (DESIGN invariant 2). A handler reached without the
-stages' state (a mounting mistake) fails closed the same way.
+no tool result is sent (DESIGN invariant 2); if the database does not answer
+within MCP_DB_TIMEOUT_SECONDS, the same, as "Service unavailable". A handler
+reached without the stages' state (a mounting mistake) fails closed the same way.
 """
 
 import logging
@@ -29,6 +30,7 @@ from mcp.shared.exceptions import MCPError
 from audit.models import AuditEvent
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import Principal
+from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.admitted import Admitted, admitted_from
 from mcpserver.policy import Decision, aget_tool_policy, decide
 from mcpserver.tools import TOOLS, ToolCall
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "mcp-oauth-django"
 SERVER_VERSION = "0.1.0"
 _MAX_ERROR_MESSAGE = 300
+UNAVAILABLE = "Service unavailable: the database did not answer in time; retry later"
+"""The SDK path's answer when the database did not answer in time (its
+JSON-RPC errors travel with HTTP 200; the fast path answers 503)."""
 
 Event = AuditEvent.Event
 Outcome = AuditEvent.Outcome
@@ -56,6 +61,8 @@ async def _audit(
 ) -> None:
     try:
         await audit(call.audit_fields(event=event, outcome=outcome, reason=reason))
+    except DatabaseUnavailable:
+        raise
     except Exception:
         logger.exception("Audit write failed; refusing to answer %s", call.name)
         raise MCPError(
@@ -71,6 +78,8 @@ async def list_tools(principal: Principal) -> types.ListToolsResult:
     """
     try:
         policy = await aget_tool_policy(principal.tenant_id)
+    except DatabaseUnavailable:
+        raise MCPError(types.INTERNAL_ERROR, UNAVAILABLE) from None
     except Exception:
         logger.exception("Reading the tool policy failed")
         raise MCPError(types.INTERNAL_ERROR, "Internal error") from None
@@ -101,7 +110,9 @@ async def execute_call(
 
     Raises MCPError (the SDK's error answer) for invalid arguments, a tool
     that raised, an audit row that could not be committed, or a missing or
-    refusing decision (fail closed: decide_call answers refusals itself).
+    refusing decision (fail closed: decide_call answers refusals itself);
+    DatabaseUnavailable when the tool's query or the audit row did not
+    finish within MCP_DB_TIMEOUT_SECONDS (the fast path answers 503).
     """
     if decision is None or not decision.allowed or call.name not in TOOLS:
         logger.error("tools/call %s reached dispatch undecided", call.name[:128])
@@ -130,6 +141,8 @@ async def execute_call(
         )
     try:
         outcome = await spec.run(call)
+    except DatabaseUnavailable:
+        raise
     except Exception:
         logger.exception("Tool %s raised", call.name)
         try:
@@ -185,7 +198,10 @@ def build_server(*, audit: AuditSink) -> Server[Any]:
             request_id=str(ctx.request_id),
         )
         decision = admitted.decision if admitted.tool == params.name else None
-        return await execute_call(call, decision, audit=audit)
+        try:
+            return await execute_call(call, decision, audit=audit)
+        except DatabaseUnavailable:
+            raise MCPError(types.INTERNAL_ERROR, UNAVAILABLE) from None
 
     return Server(
         SERVER_NAME,

@@ -94,10 +94,20 @@ def run_live_server(
     workers: int = 1,
     host: str = "localhost",
     extra_env: dict | None = None,
+    database_port: int | None = None,
 ) -> Iterator[LiveServer]:
-    """Start a migrated, seeded server; stop it and drop its database after."""
+    """Start a migrated, seeded server; stop it and drop its database after.
+
+    With `database_port` (PostgreSQL only) the server reaches its database
+    through that port on 127.0.0.1, such as a fault-injecting proxy's
+    (tests/faults/pgproxy.py).
+    """
     port = free_port()
     with _database(tmp_path) as database_url:
+        if database_port is not None:
+            parts = urlsplit(database_url)
+            netloc = f"{parts.username or 'postgres'}@127.0.0.1:{database_port}"
+            database_url = urlunsplit(parts._replace(netloc=netloc))
         env = {
             **os.environ,
             "DATABASE_URL": database_url,

@@ -7,7 +7,8 @@
   ours but is refused anyway (revoked, user/tenant/client disabled) and the
   request is a `tools/call`, the refusal is audited as `tool_denied` first
   (best effort: the call is refused either way);
-- revocation data that cannot be refreshed: 503 with Retry-After (fail
+- revocation data that cannot be refreshed within MCP_DB_TIMEOUT_SECONDS:
+  503 with Retry-After and a JSON-RPC error with the message's id (fail
   closed).
 """
 
@@ -17,8 +18,8 @@ from audit.models import AuditEvent
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import FeedUnavailable, InvalidToken, Principal, authenticate
 from mcpserver.challenges import error_challenge, no_token_challenge
-from mcpserver.pipeline.inbound import Inbound
-from mcpserver.pipeline.refusal import Refusal, oauth_error
+from mcpserver.pipeline.inbound import Inbound, request_id_of
+from mcpserver.pipeline.refusal import Refusal, oauth_error, unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,10 @@ async def authenticate_request(inbound: Inbound, *, audit: AuditSink) -> Princip
         ) from None
     except FeedUnavailable:
         logger.warning("Refusing /mcp: the revocation feed is unavailable")
-        raise Refusal(
-            503,
-            oauth_error(
-                "temporarily_unavailable", "Token status cannot be checked right now."
-            ),
-            [("retry-after", "1")],
+        message = inbound.message
+        raise unavailable(
+            None if message is None else request_id_of(message),
+            "token status cannot be checked",
         ) from None
 
 

@@ -13,8 +13,9 @@ the SDK path and the fast path alike:
   400 for the 2026-07-28 generation, as the SDK maps that code).
 
 If the policy cannot be read or the refusal cannot be audited, the call
-fails with HTTP 500 and -32603 (fail closed). An allowed call's decision
-goes on to dispatch, which runs the tool and audits its outcome.
+fails (fail closed): HTTP 503 with Retry-After when the database did not
+answer within MCP_DB_TIMEOUT_SECONDS, else HTTP 500; -32603 either way. An
+allowed call's decision goes on to dispatch, which runs the tool and audits its outcome.
 """
 
 import logging
@@ -26,8 +27,14 @@ from audit.models import AuditEvent
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import Principal
 from mcpserver.challenges import insufficient_scope_challenge
+from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.inbound import Inbound, ToolCallMessage
-from mcpserver.pipeline.refusal import Refusal, internal_error, rpc_error
+from mcpserver.pipeline.refusal import (
+    Refusal,
+    internal_error,
+    rpc_error,
+    unavailable,
+)
 from mcpserver.policy import Decision, adecide
 from mcpserver.tools import ToolCall
 
@@ -71,6 +78,8 @@ async def decide_call(
     """Return the decision for an allowed call; audit and raise a refusal."""
     try:
         decision = await adecide(principal, message.name)
+    except DatabaseUnavailable:
+        raise unavailable(message.request_id, "the policy cannot be read") from None
     except Exception:
         logger.exception("Reading the tool policy failed")
         raise internal_error(message.request_id) from None
@@ -90,6 +99,8 @@ async def decide_call(
                 reason=decision.audit_reason,
             )
         )
+    except DatabaseUnavailable:
+        raise unavailable(message.request_id, "the call cannot be audited") from None
     except Exception:
         logger.exception("Audit write failed; refusing to answer %s", call.name)
         raise internal_error(

@@ -4,7 +4,8 @@
   to resume and no session to end);
 - a stateless, handshake-era `tools/call` that mcpserver/fastpath.py takes
   is answered there (the SDK's validation and result shaping, without its
-  per-request transport);
+  per-request transport), or 503 with Retry-After when its tool's query or
+  its audit row did not finish within MCP_DB_TIMEOUT_SECONDS;
 - everything else goes to the SDK's StreamableHTTPSessionManager, with the
   `Admitted` state in the ASGI scope for our handlers (mcpserver/server.py)
   and, in session mode, the SDK's own authenticated user, to which it binds
@@ -20,9 +21,10 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcpserver import fastpath
 from mcpserver.asgi_types import Message, Receive, Scope, Send
 from mcpserver.audit_sink import AuditSink
+from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.admitted import SCOPE_KEY, Admitted
-from mcpserver.pipeline.inbound import SESSION_ID_HEADER, Inbound
-from mcpserver.pipeline.refusal import Refusal, oauth_error, send_body
+from mcpserver.pipeline.inbound import SESSION_ID_HEADER, Inbound, request_id_of
+from mcpserver.pipeline.refusal import Refusal, oauth_error, send_body, unavailable
 
 
 class Dispatcher:
@@ -71,12 +73,17 @@ class Dispatcher:
                 [("allow", "POST")],
             )
         if inbound.message is not None and self._fast_path_takes(inbound):
-            answer = await fastpath.answer(
-                inbound.message,
-                version=inbound.version,
-                admitted=admitted,
-                audit=self.audit,
-            )
+            try:
+                answer = await fastpath.answer(
+                    inbound.message,
+                    version=inbound.version,
+                    admitted=admitted,
+                    audit=self.audit,
+                )
+            except DatabaseUnavailable:
+                raise unavailable(
+                    request_id_of(inbound.message), "the call cannot be completed"
+                ) from None
             await send_body(send, 200, answer, [])
             return
         if inbound.body is not None:

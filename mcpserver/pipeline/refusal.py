@@ -56,6 +56,32 @@ def internal_error(request_id: Any, message: str = "Internal error") -> Refusal:
     )
 
 
+RETRY_AFTER_SECONDS = 1
+"""What a 503 asks the client to wait: the database is probed continuously
+(the revocation poll), so one second is usually enough after it returns."""
+
+
+def unavailable(request_id: Any, what: str) -> Refusal:
+    """HTTP 503 with Retry-After and JSON-RPC -32603 naming `what` failed.
+
+    For a request that could not be served because the database did not
+    answer within MCP_DB_TIMEOUT_SECONDS (mcpserver.db.DatabaseUnavailable);
+    `request_id` is the message's id (None without one).
+    """
+    return Refusal(
+        503,
+        rpc_error(
+            request_id,
+            types.ErrorData(
+                code=types.INTERNAL_ERROR,
+                message=f"Service unavailable: {what}; retry later",
+                data={"retry_after": RETRY_AFTER_SECONDS},
+            ),
+        ),
+        [("retry-after", str(RETRY_AFTER_SECONDS))],
+    )
+
+
 async def send_body(
     send: Send, status: int, body: bytes, headers: list[tuple[str, str]]
 ) -> None:
