@@ -1,7 +1,7 @@
 """Client ID metadata documents: DOT's SSRF-guarded fetcher, plus our policy.
 
-Every fetched document must satisfy the same redirect-URI policy as a
-dynamic registration (oauth/redirect_uris.py). For tests only,
+Every fetched document must satisfy the same redirect-URI and metadata-URI
+policy as a dynamic registration (oauth/redirect_uris.py). For tests only,
 OAUTH_CIMD_ALLOW_LOOPBACK_HTTP lets an `https://127.0.0.1:PORT/...` client
 id be fetched over plain http from a local document server; it is never
 read from the environment, so no deployment can turn it on by accident.
@@ -15,7 +15,12 @@ from django.conf import settings
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
 from oauth2_provider.settings import oauth2_settings
 
-from oauth.redirect_uris import LOOPBACK_HOSTS, redirect_uri_problem
+from oauth.redirect_uris import (
+    LOOPBACK_HOSTS,
+    METADATA_URI_FIELDS,
+    metadata_uri_problem,
+    redirect_uri_problem,
+)
 
 
 class PolicyMetadataFetcher(SafeMetadataFetcher):
@@ -35,6 +40,11 @@ class PolicyMetadataFetcher(SafeMetadataFetcher):
             problem = redirect_uri_problem(uri)
             if problem:
                 raise CIMDError(f"client_id document: {problem}")
+        for field in METADATA_URI_FIELDS:
+            if field in metadata:
+                problem = metadata_uri_problem(field, metadata[field])
+                if problem:
+                    raise CIMDError(f"client_id document: {problem}")
         return metadata, max_age
 
     def _fetch_loopback(self, client_id: str) -> tuple[dict[str, Any], int]:

@@ -1,8 +1,12 @@
-"""Redirect-URI policy for registered clients (RFC 8252, OAuth 2.1).
+"""URI policy for registered clients (RFC 8252, OAuth 2.1, RFC 7591 §2).
 
-https anywhere, or http on a loopback host (localhost, 127.0.0.1, [::1]),
-which then matches on any port (RFC 8252 §7.3). No fragments, no
-userinfo, no other schemes.
+Redirect URIs: https anywhere, or http on a loopback host (localhost,
+127.0.0.1, [::1]), which then matches on any port (RFC 8252 §7.3). No
+fragments, no userinfo, no other schemes.
+
+The metadata URIs a client describes itself with (`client_uri`,
+`logo_uri`, `tos_uri`, `policy_uri`) may end up as links or images in a
+page: the same schemes only (never `javascript:` or `data:`).
 """
 
 from urllib.parse import urlsplit
@@ -45,3 +49,30 @@ def redirect_host(uri: str) -> str:
     """The host (and port, if any) a redirect URI sends the user to."""
     parts = urlsplit(uri)
     return parts.netloc.rsplit("@", 1)[-1]
+
+
+METADATA_URI_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
+
+
+def metadata_uri_problem(field: str, uri: object) -> str | None:
+    """Return why `uri` may not be the client's `field`, or None when it may.
+
+    https, or http on a loopback host; a string of at most 2000 characters
+    with a host, no white space and no user information.
+    """
+    if not isinstance(uri, str) or not uri:
+        return f"{field} must be a non-empty string"
+    if len(uri) > 2000 or any(ch.isspace() for ch in uri):
+        return f"{field} must be a URL without white space, at most 2000 characters"
+    try:
+        parts = urlsplit(uri)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return f"{field} is not a valid URL"
+    del port
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    allowed_scheme = scheme == "https" or (scheme == "http" and host in LOOPBACK_HOSTS)
+    if allowed_scheme and host and not (parts.username or parts.password):
+        return None
+    return f"{field} must be an https URL (or http on a loopback host)"

@@ -27,7 +27,11 @@ from audit.services import record_event
 from oauth.errors import NO_STORE, oauth_error
 from oauth.models import ClientProfile
 from oauth.ratelimit import refuse_over_limit
-from oauth.redirect_uris import redirect_uri_problem
+from oauth.redirect_uris import (
+    METADATA_URI_FIELDS,
+    metadata_uri_problem,
+    redirect_uri_problem,
+)
 
 SUPPORTED_GRANTS = {"authorization_code", "refresh_token"}
 SUPPORTED_AUTH_METHODS = {"none", "client_secret_basic", "client_secret_post"}
@@ -35,6 +39,20 @@ SUPPORTED_AUTH_METHODS = {"none", "client_secret_basic", "client_secret_post"}
 
 def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def parse_body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
+    """The JSON body, or the 400 `invalid_client_metadata` answer for it.
+
+    Nesting deeper than Python's recursion limit raises RecursionError, not
+    ValueError; it is refused like any other body that is not JSON.
+    """
+    try:
+        return json.loads(request.body or b"null"), None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, oauth_error(
+            "invalid_client_metadata", "The body is not valid JSON."
+        )
 
 
 def registration_problem(data: Any) -> JsonResponse | None:
@@ -74,9 +92,13 @@ def registration_problem(data: Any) -> JsonResponse | None:
             "token_endpoint_auth_method must be none, client_secret_basic or "
             "client_secret_post.",
         )
-    for field in ("client_name", "scope", "application_type", "client_uri"):
+    for field in ("client_name", "scope", "application_type"):
         if field in data and not isinstance(data[field], str):
             return oauth_error("invalid_client_metadata", f"{field} must be a string.")
+    for field in METADATA_URI_FIELDS:
+        problem = metadata_uri_problem(field, data[field]) if field in data else None
+        if problem:
+            return oauth_error("invalid_client_metadata", f"{problem}.")
     if len(data.get("client_name", "")) > 200:
         return oauth_error("invalid_client_metadata", "client_name is too long.")
     if data.get("application_type", "native") not in {"native", "web"}:
@@ -135,10 +157,9 @@ class RegistrationView(DynamicClientRegistrationView):
         )
         if refusal is not None:
             return refusal
-        try:
-            data = json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return oauth_error("invalid_client_metadata", "The body is not valid JSON.")
+        data, unreadable = parse_body(request)
+        if unreadable is not None:
+            return unreadable
         problem = registration_problem(data)
         if problem is not None:
             return problem
@@ -179,10 +200,9 @@ class RegistrationManagementView(DynamicClientRegistrationManagementView):
     def put(
         self, request: HttpRequest, client_id: str, *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        try:
-            data = json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return oauth_error("invalid_client_metadata", "The body is not valid JSON.")
+        data, unreadable = parse_body(request)
+        if unreadable is not None:
+            return unreadable
         application = (
             get_application_model().objects.filter(client_id=client_id).first()
         )
