@@ -5,7 +5,9 @@ process. Every request, of either protocol generation, passes:
 
 1. guard           transport checks; a POST's one JSON-RPC message
 2. authentication  bearer token -> Principal (or the 401 challenge)
-3. admission       per-tenant and per-client quotas (429 over them)
+3. admission       per-tenant and per-client quotas (429 over them);
+                   then a body with NaN/Infinity (not JSON) is refused as a
+                   parse error, audited now that the caller is known
 4. decide          for a tools/call: the policy decision; a refusal is
                    audited and answered here (403 step-up, unknown tool)
 5. dispatch        the fast path, or the SDK session manager
@@ -34,6 +36,7 @@ from mcpserver.pipeline.authentication import authenticate_request
 from mcpserver.pipeline.decide import decide_call
 from mcpserver.pipeline.dispatch import Dispatcher
 from mcpserver.pipeline.guard import TransportGuard
+from mcpserver.pipeline.parse_error import refuse_non_json
 from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, send_refusal
 from mcpserver.policy import clear_policy_cache
 from mcpserver.quotas import QuotaDefaults, QuotaLimiter, QuotaStatus
@@ -132,6 +135,8 @@ class McpApp:
         inbound = await guard(scope, receive)
         principal = await authenticate_request(inbound, audit=dispatcher.audit)
         await self._admission.admit(principal, inbound)
+        if inbound.non_json:
+            await refuse_non_json(principal, inbound, audit=dispatcher.audit)
         admitted = Admitted(principal)
         call = inbound.tool_call
         if call is not None and not dispatcher.refuses_before_handlers(inbound):

@@ -10,7 +10,11 @@ failure:
 - a declared or streamed body over MCP_MAX_BODY_BYTES (413);
 - for a POST: JSON (400 -32700), exactly one JSON-RPC object (400 -32600)
   and a served MCP-Protocol-Version (400 -32022, listing the versions that
-  `server/discover` advertises, as the SDK does);
+  `server/discover` advertises, as the SDK does). `NaN`, `Infinity` and
+  `-Infinity` are not JSON (RFC 8259 §6) but Python's parser reads them:
+  such a message is marked `Inbound.non_json` (the constants read as null)
+  and refused as a parse error once the caller is known, so that the
+  refusal is audited (mcpserver/pipeline/parse_error.py);
 - for a 2026-07-28 request: the SDK's own envelope and routing-header
   ladder (`_meta` envelope, `Mcp-Method` / `Mcp-Name` against the body, no
   duplicated routing header), answered with the SDK's codes and statuses.
@@ -53,6 +57,7 @@ SERVED_PROTOCOL_VERSIONS = frozenset(
 )
 _MAX_ECHOED_VERSION = 64
 _OWS = (b" ", b"\t")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class TransportGuard:
@@ -69,6 +74,10 @@ class TransportGuard:
         public_domain, _ = split_domain_port(public.netloc)
         self.allowed_hosts = [*allowed_hosts, public_domain]
         self.public_origin = (public.scheme, public.netloc.lower())
+        self.public_scheme_port = (
+            public.scheme,
+            public.port or _DEFAULT_PORTS[public.scheme],
+        )
         self.max_body_bytes = max_body_bytes
 
     @classmethod
@@ -115,12 +124,18 @@ class TransportGuard:
         if scope["method"] != "POST":
             return Inbound(method=scope["method"], headers=headers)
         body = await self._read_body(receive)
-        message = _parse_message(body)
+        message, non_json = _parse_message(body)
         version = _first(headers, PROTOCOL_VERSION_HEADER)
         _check_version(version, message)
-        if version in MODERN_PROTOCOL_VERSIONS:
+        if version in MODERN_PROTOCOL_VERSIONS and not non_json:
             _check_modern_envelope(headers, message)
-        return Inbound(method="POST", headers=headers, body=body, message=message)
+        return Inbound(
+            method="POST",
+            headers=headers,
+            body=body,
+            message=message,
+            non_json=non_json,
+        )
 
     def _host_allowed(self, host: str) -> bool:
         domain, _ = split_domain_port(host)
@@ -134,7 +149,17 @@ class TransportGuard:
             return False
         if (parts.scheme, parts.netloc.lower()) == self.public_origin:
             return True
-        return self._host_allowed(parts.netloc)
+        # Another allowed host name for this server (127.0.0.1 for localhost)
+        # is fine, but only with PUBLIC_URL's scheme and port: any other
+        # port on an allowed host is another origin (another local service,
+        # a rebinding page), and so is the other scheme.
+        try:
+            port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        except ValueError:
+            return False
+        return (parts.scheme, port) == self.public_scheme_port and self._host_allowed(
+            parts.netloc
+        )
 
     def _body_too_large(self) -> Refusal:
         return Refusal(
@@ -181,9 +206,18 @@ def _first(headers: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _parse_message(body: bytes) -> dict[str, Any]:
+def _parse_message(body: bytes) -> tuple[dict[str, Any], bool]:
+    """The one JSON-RPC object of `body`, and whether it held NaN or Infinity.
+
+    Those constants are read as None; the caller refuses the message.
+    """
+    non_json: list[str] = []
+
+    def constant(name: str) -> None:
+        non_json.append(name)
+
     try:
-        message = json.loads(body)
+        message = json.loads(body, parse_constant=constant)
     except (ValueError, RecursionError):
         raise Refusal(
             400,
@@ -202,7 +236,7 @@ def _parse_message(body: bytes) -> dict[str, Any]:
                 ),
             ),
         )
-    return message
+    return message, bool(non_json)
 
 
 def _refuse(rejection: InboundLadderRejection, request_id: str | int | None) -> None:

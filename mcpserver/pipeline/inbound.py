@@ -32,13 +32,17 @@ class Inbound:
 
     `headers` maps lower-case names to every value sent (trimmed). For a
     POST, `body` is the raw body and `message` the one JSON-RPC object it
-    holds; both are None for other methods.
+    holds; both are None for other methods. `non_json` is true when the
+    body held NaN or Infinity (read as null in `message`): the request is
+    refused as a parse error after authentication, which audits it
+    (mcpserver/pipeline/parse_error.py).
     """
 
     method: str
     headers: dict[str, list[str]]
     body: bytes | None = None
     message: dict[str, Any] | None = None
+    non_json: bool = False
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (lower case), or None."""
