@@ -67,7 +67,7 @@ def main() -> int:
         base = "postgres://postgres@127.0.0.1:5432/postgres"
         os.environ["DATABASE_URL"] = base
     failed = False
-    proxy = PgProxy("127.0.0.1", 5432)
+    proxy = PgProxy.in_front_of(base)
     with (
         proxy.running(),
         tempfile.TemporaryDirectory() as tmp,

@@ -35,6 +35,8 @@ class LiveServer:
     url: str  # PUBLIC_URL, e.g. http://localhost:PORT
     env: dict[str, str]
     log_path: Path
+    process: subprocess.Popen | None = None  # uvicorn, once started
+    command: tuple[str, ...] = ()  # how it was started (tests/faults restart it)
 
     @property
     def mcp_url(self) -> str:
@@ -128,31 +130,30 @@ def run_live_server(
         server.manage("migrate", "--noinput")
         server.manage("seed_demo")
         server.manage("collectstatic", "--noinput")
+        server.command = (
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        )
         with server.log_path.open("w") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "config.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+            server.process = subprocess.Popen(
+                server.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
             try:
-                _wait_until_ready(server, process)
+                wait_until_ready(server, server.process)
                 yield server
             finally:
+                # The one running now: a fault test may have replaced it.
+                process = server.process
                 process.terminate()
                 try:
                     process.wait(timeout=15)
@@ -161,7 +162,8 @@ def run_live_server(
                     process.wait()
 
 
-def _wait_until_ready(server: LiveServer, process: subprocess.Popen) -> None:
+def wait_until_ready(server: LiveServer, process: subprocess.Popen) -> None:
+    """Return once `process` serves `server`'s metadata; RuntimeError if not."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -26,6 +26,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 _CHUNK = 65536
 
@@ -56,6 +57,12 @@ class PgProxy:
         self._server: asyncio.AbstractServer | None = None
         self._pipes: set[_Pipe] = set()
         self._open: asyncio.Event | None = None  # set while not BLACKHOLE
+
+    @classmethod
+    def in_front_of(cls, database_url: str) -> "PgProxy":
+        """A proxy to the PostgreSQL server `database_url` names."""
+        parts = urlsplit(database_url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5432)
 
     # --- control, from any thread ----------------------------------------
     def set_mode(self, mode: Mode, *, latency: float = 0.0) -> None:
