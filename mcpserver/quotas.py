@@ -1,18 +1,17 @@
-"""Token buckets for per-tenant and per-client quotas (the admission stage).
+"""Per-tenant and per-client quotas for the admission stage.
 
 Each authenticated /mcp request takes one token from its tenant's bucket
 and one from its client's bucket inside that tenant; it is admitted only
-if both have one, and then takes from both. The buckets are GCRA (generic
-cell rate algorithm): one number per bucket, the time at which it would
-be full again, which is the token bucket's behaviour without a refill
-step.
+if both have one, and then takes from both (mcpserver/quota_buckets.py).
+`QuotaDefaults` turns a tenant's own settings and the server's defaults
+into `Limits`.
 
 Where the counters live:
 
-- `RedisBuckets`, when Django's cache is Redis: both buckets in one atomic
-  Lua script, one round trip per request, on Redis's own clock, so every
-  worker and node shares them. The async client never blocks the event
-  loop, and every call is bounded by MCP_QUOTA_REDIS_TIMEOUT.
+- `RedisBuckets` (mcpserver/quota_redis.py), when Django's cache is Redis:
+  both buckets in one atomic Lua script, one round trip per request, so
+  every worker and node shares them. The async client never blocks the
+  event loop, and every call is bounded by MCP_QUOTA_REDIS_TIMEOUT.
 - `LocalBuckets`, per process: for any other cache (each worker then
   enforces the whole quota on its own), and as the fallback.
 
@@ -23,35 +22,21 @@ reports which store is in use, for readiness.
 
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.cache import cache
 
+from mcpserver.quota_buckets import Limits, LocalBuckets, Verdict
+from mcpserver.quota_redis import RedisBuckets, redis_location
 from tenants.selectors import TenantQuota
 
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0
 """How long a process counts locally after Redis failed, before retrying."""
-_MAX_LOCAL_BUCKETS = 10_000
-"""Past this many local buckets, full ones are forgotten (they hold nothing)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A tenant's bucket and the bucket of each of its clients.
-
-    Rates are requests per second; bursts are bucket sizes (at least 1).
-    """
-
-    rate: float
-    burst: int
-    client_rate: float
-    client_burst: int
+_MAX_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -94,22 +79,6 @@ class QuotaDefaults:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The outcome of taking a token.
-
-    `retry_after` is seconds until a request would be admitted (0 when
-    admitted); `limit` names the bucket that refused ("tenant" or "client").
-    """
-
-    admitted: bool
-    retry_after: float = 0.0
-    limit: str = ""
-
-
-ADMITTED = Verdict(True)
-
-
-@dataclass(frozen=True)
 class QuotaStatus:
     """Where the quota counters live right now.
 
@@ -125,114 +94,6 @@ class QuotaStatus:
     since: float | None = None
 
 
-class BucketStore(Protocol):
-    async def take(self, tenant_key: str, client_key: str, limits: Limits) -> Verdict:
-        """Take a token from both buckets, or from neither and refuse."""
-
-
-def _gcra(
-    tat: float | None, now: float, rate: float, burst: int
-) -> tuple[float, float]:
-    """(the bucket's new full-again time, seconds to wait; > 0 refuses)."""
-    interval = 1.0 / rate
-    new_tat = max(tat or now, now) + interval
-    return new_tat, new_tat - now - burst * interval
-
-
-class LocalBuckets:
-    """Buckets in this process's memory (not shared between workers)."""
-
-    def __init__(self) -> None:
-        self._tats: dict[str, float] = {}
-
-    async def take(self, tenant_key: str, client_key: str, limits: Limits) -> Verdict:
-        return self.take_now(tenant_key, client_key, limits, time.monotonic())
-
-    def take_now(
-        self, tenant_key: str, client_key: str, limits: Limits, now: float
-    ) -> Verdict:
-        """`take` at time `now` (monotonic seconds); synchronous, no I/O."""
-        tenant_tat, tenant_wait = _gcra(
-            self._tats.get(tenant_key), now, limits.rate, limits.burst
-        )
-        client_tat, client_wait = _gcra(
-            self._tats.get(client_key), now, limits.client_rate, limits.client_burst
-        )
-        if client_wait > 0 or tenant_wait > 0:
-            limit = "client" if client_wait >= tenant_wait else "tenant"
-            return Verdict(False, max(client_wait, tenant_wait), limit)
-        if len(self._tats) >= _MAX_LOCAL_BUCKETS:
-            self._tats = {k: v for k, v in self._tats.items() if v > now}
-        self._tats[tenant_key] = tenant_tat
-        self._tats[client_key] = client_tat
-        return ADMITTED
-
-
-# KEYS: tenant bucket, client bucket. ARGV: tenant rate, burst, client rate,
-# burst. Returns {refused (0/1), seconds to wait, "tenant"|"client"}; the
-# wait is a string because Redis truncates Lua numbers to integers.
-_TAKE_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local function gcra(key, rate, burst)
-  local interval = 1 / rate
-  local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then tat = now end
-  local new_tat = tat + interval
-  return new_tat, new_tat - now - burst * interval
-end
-local tenant_tat, tenant_wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-local client_tat, client_wait = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
-if tenant_wait > 0 or client_wait > 0 then
-  local limit = 'tenant'
-  local wait = tenant_wait
-  if client_wait >= tenant_wait then limit = 'client'; wait = client_wait end
-  return {1, string.format('%.6f', wait), limit}
-end
-local function store(key, tat)
-  local ttl = math.ceil((tat - now) * 1000) + 1000
-  redis.call('SET', key, string.format('%.6f', tat), 'PX', ttl)
-end
-store(KEYS[1], tenant_tat)
-store(KEYS[2], client_tat)
-return {0, '0', ''}
-"""
-
-
-class RedisBuckets:
-    """Buckets in Redis, shared by every process using the same server."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._script = client.register_script(_TAKE_SCRIPT)
-
-    async def take(self, tenant_key: str, client_key: str, limits: Limits) -> Verdict:
-        refused, wait, limit = await self._script(
-            keys=[tenant_key, client_key],
-            args=[limits.rate, limits.burst, limits.client_rate, limits.client_burst],
-        )
-        if not int(refused):
-            return ADMITTED
-        text = wait.decode() if isinstance(wait, bytes) else str(wait)
-        name = limit.decode() if isinstance(limit, bytes) else str(limit)
-        return Verdict(False, float(text), name)
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-
-def redis_location() -> str | None:
-    """The URL of the default cache's (first) Redis server, if it is Redis."""
-    config = settings.CACHES.get("default", {})
-    if not str(config.get("BACKEND", "")).endswith("redis.RedisCache"):
-        return None
-    location = config.get("LOCATION")
-    if isinstance(location, list | tuple):
-        return str(location[0]) if location else None
-    # Django's RedisCache writes to the first of "a;b" or "a,b".
-    return re.split(r"[;,]", str(location))[0] or None
-
-
 class QuotaLimiter:
     """Takes tokens from Redis while it answers, else from local buckets.
 
@@ -245,37 +106,33 @@ class QuotaLimiter:
         self._down_until = 0.0
         self._degraded_since: float | None = None
         self._error = ""
+        # make_key costs ~10 us, a quarter of a refusal's own work.
+        self._keys: dict[tuple[int, str], tuple[str, str]] = {}
 
     @classmethod
     def from_settings(cls) -> "QuotaLimiter":
         location = redis_location()
         if location is None:
             return cls(None)
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        timeout = settings.MCP_QUOTA_REDIS_TIMEOUT
-        client = Redis.from_url(
-            location,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # A failed call falls back at once; RETRY_SECONDS paces retries.
-            retry=Retry(NoBackoff(), 0),
+        return cls(
+            RedisBuckets.connect(location, timeout=settings.MCP_QUOTA_REDIS_TIMEOUT)
         )
-        return cls(RedisBuckets(client))
 
-    @staticmethod
-    def keys(tenant_id: int, client_id: str) -> tuple[str, str]:
+    def keys(self, tenant_id: int, client_id: str) -> tuple[str, str]:
         """The cache keys of a tenant's bucket and of its client's bucket.
 
         Made by Django's cache (KEY_PREFIX, VERSION), so clearing the cache
         empties the buckets too.
         """
-        return (
-            cache.make_key(f"mcp:quota:t:{tenant_id}"),
-            cache.make_key(f"mcp:quota:c:{tenant_id}:{client_id}"),
-        )
+        found = self._keys.get((tenant_id, client_id))
+        if found is None:
+            if len(self._keys) >= _MAX_KEYS:
+                self._keys.clear()
+            found = self._keys[(tenant_id, client_id)] = (
+                cache.make_key(f"mcp:quota:t:{tenant_id}"),
+                cache.make_key(f"mcp:quota:c:{tenant_id}:{client_id}"),
+            )
+        return found
 
     async def take(self, tenant_id: int, client_id: str, limits: Limits) -> Verdict:
         """Take a token for one request of `client_id` in `tenant_id`."""

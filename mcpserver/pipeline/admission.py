@@ -23,8 +23,8 @@ from mcpserver.auth import Principal
 from mcpserver.pipeline.inbound import Inbound, request_id_of
 from mcpserver.pipeline.refusal import Refusal, rpc_error
 from mcpserver.policy import aget_tool_policy
+from mcpserver.quota_buckets import Limits
 from mcpserver.quotas import (
-    Limits,
     QuotaDefaults,
     QuotaLimiter,
     QuotaStatus,

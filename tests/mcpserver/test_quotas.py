@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from config.asgi import application
-from mcpserver.quotas import Limits, LocalBuckets, QuotaDefaults
+from mcpserver.quota_buckets import Limits, LocalBuckets
+from mcpserver.quotas import QuotaDefaults
 from tenants.models import Tenant
 from tenants.selectors import TenantQuota, get_tool_policy
 from tests.live_server import free_port
