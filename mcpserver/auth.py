@@ -9,7 +9,8 @@ The token contract is oauth/tokens.py. A token is accepted when:
   seconds of clock skew); every claim in REQUIRED_CLAIMS is present and
   well-formed;
 - neither the revocation feed nor the subject status refuses it
-  (mcpserver/revocations.py), with data at most one second old.
+  (mcpserver/revocations.py), with data at most one second old, and the
+  member's current role still entitles every scope it carries.
 
 Nothing here queries the database per request: keys and revocations are
 per-process caches refreshed in the background.
@@ -227,6 +228,14 @@ async def authenticate(token: str) -> Principal:
         tenant_id=principal.tenant_id,
         client_id=principal.client_id,
     )
+    if refusal is None and revocations.SUBJECTS.exceeds_role(
+        user_id=principal.user_id,
+        tenant_id=principal.tenant_id,
+        scopes=principal.scopes,
+    ):
+        # The role changed since issuance (an administrator demoted): the
+        # token is refused, and a refresh mints one the new role entitles.
+        refusal = "scope exceeds the member's current role"
     if refusal is not None:
         raise InvalidToken(refusal, claims=claims)
     return principal

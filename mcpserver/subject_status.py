@@ -1,8 +1,10 @@
 """Which users, tenants and clients may still use their tokens, per process.
 
 The status of each subject this process has accepted a token for recently:
-the user is active and still a member of the token's tenant, the tenant is
-active, and the client (DOT Application) still exists and is not disabled
+the user is active and still a member of the token's tenant, with a role
+that still entitles every scope of the token (a demoted administrator's
+`admin` token stops), the tenant is active, and the client (DOT
+Application) still exists and is not disabled
 (oauth.ClientProfile.is_disabled). A subject seen for the first time is
 looked up once before its token is accepted; after that the revocation
 poller (mcpserver/revocations.py) re-checks every live subject with each
@@ -10,12 +12,13 @@ poll, and forgets subjects idle for _SUBJECT_IDLE_SECONDS.
 """
 
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from oauth2_provider.models import get_application_model
 
+from tenants.entitlements import entitled_scopes
 from tenants.models import Membership, Tenant
 
 _SUBJECT_IDLE_SECONDS = 20 * 60.0
@@ -44,6 +47,7 @@ class SubjectStates:
     active_members: frozenset[tuple[int, int]]
     active_tenants: frozenset[int]
     existing_clients: frozenset[str]
+    member_roles: Mapping[tuple[int, int], str] = field(default_factory=dict)
 
 
 def _chunks(values: Iterable[K]) -> Iterator[list[K]]:
@@ -59,14 +63,19 @@ def _chunks(values: Iterable[K]) -> Iterator[list[K]]:
 
 def load_subject_states(keys: SubjectKeys) -> SubjectStates:
     """Look up which of `keys` are active (sync, DB; a few queries per 500 keys)."""
-    members: set[tuple[int, int]] = set()
+    roles: dict[tuple[int, int], str] = {}
     for batch in _chunks(keys.members):
+        wanted = set(batch)
         rows = Membership.objects.filter(
             user_id__in={user for user, _ in batch},
             tenant_id__in={tenant for _, tenant in batch},
             user__is_active=True,
-        ).values_list("user_id", "tenant_id")
-        members.update(set(rows) & set(batch))
+        ).values_list("user_id", "tenant_id", "role")
+        roles.update(
+            ((user, tenant), role)
+            for user, tenant, role in rows
+            if (user, tenant) in wanted
+        )
     tenants: set[int] = set()
     for batch in _chunks(keys.tenants):
         tenants.update(
@@ -84,9 +93,10 @@ def load_subject_states(keys: SubjectKeys) -> SubjectStates:
         )
     return SubjectStates(
         queried=keys,
-        active_members=frozenset(members),
+        active_members=frozenset(roles),
         active_tenants=frozenset(tenants),
         existing_clients=frozenset(clients),
+        member_roles=roles,
     )
 
 
@@ -132,6 +142,7 @@ class SubjectTracker:
         self._members: _StatusMap[tuple[int, int]] = _StatusMap()
         self._tenants: _StatusMap[int] = _StatusMap()
         self._clients: _StatusMap[str] = _StatusMap()
+        self._roles: dict[tuple[int, int], str] = {}
 
     def missing(self, *, user_id: int, tenant_id: int, client_id: str) -> SubjectKeys:
         """The subjects of a token that have never been looked up."""
@@ -160,6 +171,18 @@ class SubjectTracker:
             return "client disabled"
         return None
 
+    def exceeds_role(
+        self, *, user_id: int, tenant_id: int, scopes: frozenset[str]
+    ) -> bool:
+        """Whether `scopes` hold one the member's current role does not entitle.
+
+        Call after `refusal` answered None (the membership is known). Scopes
+        are granted from the role at issuance and re-checked here on every
+        call, so a role change reaches live tokens with the next poll.
+        """
+        role = self._roles.get((user_id, tenant_id), "")
+        return not scopes <= entitled_scopes(role)
+
     def all_keys(self) -> SubjectKeys:
         now = time.monotonic()
         return SubjectKeys(
@@ -171,5 +194,11 @@ class SubjectTracker:
     def apply(self, states: SubjectStates) -> None:
         now = time.monotonic()
         self._members.set(states.queried.members, states.active_members, now)
+        for member in states.queried.members:
+            role = states.member_roles.get(member)
+            if role is None:
+                self._roles.pop(member, None)
+            else:
+                self._roles[member] = role
         self._tenants.set(states.queried.tenants, states.active_tenants, now)
         self._clients.set(states.queried.clients, states.existing_clients, now)

@@ -134,7 +134,10 @@ async def test_tenant_extra_scopes_are_required(mcp_app: Demo) -> None:
 async def test_a_tool_the_tenant_lacks_reads_as_unknown_and_is_audited(
     mcp_app: Demo, username: str, tool: str, arguments: dict, version: str
 ) -> None:
-    token = await mcp_app.atoken(username, ["tools:call", "admin"])
+    # Every scope the user's role entitles (carol is a member: no admin; a
+    # token claiming more is refused at /mcp, tests/security/).
+    scopes = ["tools:call", "admin"] if username == "alice" else ["tools:call"]
+    token = await mcp_app.atoken(username, scopes)
     hidden = await post_rpc(
         token, "tools/call", call_params(tool, **arguments), version=version
     )
@@ -355,7 +358,7 @@ async def test_bad_arguments_are_invalid_params_and_audited(
     mcp_app: Demo, tool: str, arguments: dict, message: str, version: str
 ) -> None:
     token = await mcp_app.atoken(
-        "alice" if tool == "admin_purge" else "carol", ["tools:call", "admin"]
+        *(("alice", ["tools:call", "admin"]) if tool == "admin_purge" else ("carol",))
     )
     response = await post_rpc(
         token, "tools/call", call_params(tool, **arguments), version=version
