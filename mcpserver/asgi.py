@@ -12,11 +12,15 @@ process. Every request, of either protocol generation, passes:
                    audited and answered here (403 step-up, unknown tool)
 5. dispatch        the fast path, or the SDK session manager
 
-A stage refuses by raising `Refusal`, which is sent as it is. The start-up
-switches (MCP_SESSIONS, MCP_FAST_TOOLS_CALL, MCP_AUDIT_TOOL_CALLS) and the
-guard's settings are read once, when the lifespan starts.
+A stage refuses by raising `Refusal`, which is sent as it is. Stages 2-4
+and the fast path's answer share one deadline, MCP_DB_TIMEOUT_SECONDS
+after the guard: past it the request is answered 503 with Retry-After
+(the database did not answer in time). The start-up switches
+(MCP_SESSIONS, MCP_FAST_TOOLS_CALL, MCP_AUDIT_TOOL_CALLS), that bound and
+the guard's settings are read once, when the lifespan starts.
 """
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -36,8 +40,15 @@ from mcpserver.pipeline.authentication import authenticate_request
 from mcpserver.pipeline.decide import decide_call
 from mcpserver.pipeline.dispatch import Dispatcher
 from mcpserver.pipeline.guard import TransportGuard
+from mcpserver.pipeline.inbound import Inbound, request_id_of
 from mcpserver.pipeline.parse_error import refuse_non_json
-from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, send_refusal
+from mcpserver.pipeline.refusal import (
+    Disconnected,
+    Refusal,
+    oauth_error,
+    send_refusal,
+    unavailable,
+)
 from mcpserver.policy import clear_policy_cache
 from mcpserver.quotas import QuotaDefaults, QuotaLimiter, QuotaStatus
 from mcpserver.refusal_log import CoalescedRefusals
@@ -61,6 +72,7 @@ class McpApp:
         self._dispatcher: Dispatcher | None = None
         self._guard: TransportGuard | None = None
         self._admission = Admission()  # admits everything until started
+        self._db_timeout = 0.0
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -73,6 +85,7 @@ class McpApp:
         """
         reset_process_state()
         clear_policy_cache()
+        self._db_timeout = settings.MCP_DB_TIMEOUT_SECONDS
         sessions = bool(settings.MCP_SESSIONS)
         audit = build_sink(audit_tool_calls=settings.MCP_AUDIT_TOOL_CALLS)
         manager = StreamableHTTPSessionManager(
@@ -133,18 +146,32 @@ class McpApp:
         if dispatcher is None or guard is None:
             raise _NOT_RUNNING
         inbound = await guard(scope, receive)
+        # One bound (MCP_DB_TIMEOUT_SECONDS) for all of the request's waits
+        # on the database, however many stages wait: each wait is bounded
+        # too (mcpserver/db.py), but several just under it would add up.
+        deadline = asyncio.get_running_loop().time() + self._db_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                admitted = await self._admit(inbound, dispatcher)
+        except TimeoutError:
+            raise unavailable(
+                request_id_of(inbound.message or {}), "the request ran out of time"
+            ) from None
+        await dispatcher.dispatch(
+            scope, receive, send, inbound, admitted, deadline=deadline
+        )
+
+    async def _admit(self, inbound: Inbound, dispatcher: Dispatcher) -> Admitted:
+        """Stages 2-4: what dispatch needs, or a Refusal."""
         principal = await authenticate_request(inbound, audit=dispatcher.audit)
         await self._admission.admit(principal, inbound)
         if inbound.non_json:
             await refuse_non_json(principal, inbound, audit=dispatcher.audit)
-        admitted = Admitted(principal)
         call = inbound.tool_call
-        if call is not None and not dispatcher.refuses_before_handlers(inbound):
-            decision = await decide_call(
-                principal, call, inbound, audit=dispatcher.audit
-            )
-            admitted = Admitted(principal, tool=call.name, decision=decision)
-        await dispatcher.dispatch(scope, receive, send, inbound, admitted)
+        if call is None or dispatcher.refuses_before_handlers(inbound):
+            return Admitted(principal)
+        decision = await decide_call(principal, call, inbound, audit=dispatcher.audit)
+        return Admitted(principal, tool=call.name, decision=decision)
 
 
 def build_mcp_app() -> McpApp:

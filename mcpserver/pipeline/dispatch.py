@@ -12,6 +12,8 @@
   each session.
 """
 
+import asyncio
+
 from django.conf import settings
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -64,8 +66,14 @@ class Dispatcher:
         send: Send,
         inbound: Inbound,
         admitted: Admitted,
+        *,
+        deadline: float | None = None,
     ) -> None:
-        """Answer the request; the stages before have accepted it."""
+        """Answer the request; the stages before have accepted it.
+
+        `deadline` (event-loop time) bounds the fast path's answer: past it,
+        503 (the SDK path bounds each of its database waits instead).
+        """
         if inbound.method != "POST" and not self.sessions:
             raise Refusal(
                 405,
@@ -74,13 +82,14 @@ class Dispatcher:
             )
         if inbound.message is not None and self._fast_path_takes(inbound):
             try:
-                answer = await fastpath.answer(
-                    inbound.message,
-                    version=inbound.version,
-                    admitted=admitted,
-                    audit=self.audit,
-                )
-            except DatabaseUnavailable:
+                async with asyncio.timeout_at(deadline):
+                    answer = await fastpath.answer(
+                        inbound.message,
+                        version=inbound.version,
+                        admitted=admitted,
+                        audit=self.audit,
+                    )
+            except (DatabaseUnavailable, TimeoutError):
                 raise unavailable(
                     request_id_of(inbound.message), "the call cannot be completed"
                 ) from None

@@ -50,19 +50,20 @@ class KillReport:
         ]
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), children before grandchildren."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         children = (task / "children").read_text().split()
         for child in map(int, children):
-            found += [child, *_descendants(child)]
+            found += [child, *descendants(child)]
     return found
 
 
 def kill_server(server: LiveServer) -> list[int]:
     """SIGKILL the server's process and all its descendants, workers first."""
     assert server.process is not None
-    pids = [*_descendants(server.process.pid), server.process.pid]
+    pids = [*descendants(server.process.pid), server.process.pid]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

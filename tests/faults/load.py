@@ -83,7 +83,8 @@ def mint_tokens(server: LiveServer) -> dict[str, str]:
     return json.loads(server.python("-c", TOKENS).splitlines()[-1])
 
 
-def _plan(tokens: dict[str, str]) -> list[tuple[str, str, Callable[[str], dict]]]:
+def plan_calls(tokens: dict[str, str]) -> list[tuple[str, str, Callable[[str], dict]]]:
+    """(tenant, tool, arguments for a request id): the mix, in turn."""
     plan = [
         ("tenant-a", "echo", lambda rid: {"message": rid}),
         ("tenant-b", "echo", lambda rid: {"message": rid}),
@@ -104,7 +105,7 @@ async def run_load(
     call_timeout: float = 60.0,
 ) -> list[Call]:
     """Call tools from `concurrency` loops until `stop()`; return every call."""
-    plan = _plan(tokens)
+    plan = plan_calls(tokens)
     counter = itertools.count()
     calls: list[Call] = []
     limits = httpx2.Limits(max_connections=concurrency)
@@ -117,7 +118,7 @@ async def run_load(
                 n = next(counter)
                 tenant, tool, arguments = plan[n % len(plan)]
                 calls.append(
-                    await _call(
+                    await call_tool(
                         client, url, tokens[tenant], f"{prefix}{n}", tool, arguments
                     )
                 )
@@ -126,7 +127,7 @@ async def run_load(
     return calls
 
 
-async def _call(
+async def call_tool(
     client: httpx2.AsyncClient,
     url: str,
     token: str,
@@ -134,6 +135,7 @@ async def _call(
     tool: str,
     make_arguments: Callable[[str], dict],
 ) -> Call:
+    """POST one `tools/call`; never raises (no answer is `status` None)."""
     arguments = make_arguments(request_id)
     started = time.monotonic()
     status, ok, retry_after, detail = None, False, None, ""

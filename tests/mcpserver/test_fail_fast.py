@@ -161,3 +161,28 @@ async def test_a_hung_tool_query_is_a_503(
     assert reply.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert reply.headers["retry-after"] == "1"
     assert "result" not in reply.json()
+
+
+async def test_waits_each_under_the_bound_share_one_deadline(
+    demo: Demo, bound: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow policy read and a slow audit commit: one 503, not a late answer."""
+    token = await demo.atoken("carol")
+    read_policy, write = policy.get_tool_policy, writer.write
+
+    def slow_policy(**kwargs: Any) -> Any:
+        time.sleep(BOUND * 0.7)
+        return read_policy(**kwargs)
+
+    async def slow_write(fields: Any) -> Any:
+        await asyncio.sleep(BOUND * 0.7)
+        return await write(fields)
+
+    async with running_app():
+        monkeypatch.setattr(policy, "get_tool_policy", slow_policy)
+        monkeypatch.setattr(writer, "write", slow_write)
+        reply = await post_rpc(token, "tools/call", call_params("echo", message="m"))
+
+    assert reply.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert reply.headers["retry-after"] == "1"
+    assert "result" not in reply.json()
