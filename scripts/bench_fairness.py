@@ -6,7 +6,7 @@ all of it), then tenant-b's client (carol) calls `echo` at a modest,
 steady STEADY_RATE calls/s, alternately alone ("quiet") and while
 tenant-a's client (alice) floods at FLOOD_FACTOR times its quota, round
 by round (quiet flood, flood quiet, ...), both open loop
-(scripts/fairness_load.mjs, Node). The rows: tenant-b's p99 under the
+(scripts/fairness_load.mjs, one Node process each). The rows: tenant-b's p99 under the
 flood against its p99 without it (medians over the rounds; goal at most
 1.5), and how the flood's calls over the quota were answered (goal: every
 one a 429, none timed out).
@@ -50,15 +50,35 @@ class Server(Protocol):
     env: dict[str, str]
 
 
-def _load(url: str, seconds: int, streams: list[tuple[str, float]]) -> list[dict]:
-    specs = [f"{token}:{rate}" for token, rate in streams]
-    run = subprocess.run(
-        ["node", str(LOAD), url, str(seconds), *specs],
-        capture_output=True,
+def _start(url: str, seconds: float, token: str, rate: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["node", str(LOAD), url, str(seconds), f"{token}:{rate}"],
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
     )
-    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _result(process: subprocess.Popen) -> dict[str, Any]:
+    out, _ = process.communicate(timeout=120)
+    if process.returncode:
+        raise SystemExit(f"{LOAD.name} failed ({process.returncode})")
+    return json.loads(out.strip().splitlines()[-1])[0]
+
+
+def _round(
+    url: str, seconds: int, steady: tuple[str, float], flood: tuple[str, float] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """tenant-b's stream for `seconds`, inside a flood if one is given.
+
+    The flood runs in a Node process of its own, from half a second before
+    to after the measured stream, so the measuring client's own event loop
+    is not the one busy sending the flood.
+    """
+    flooding = _start(url, seconds + 1, *flood) if flood is not None else None
+    if flooding is not None:
+        time.sleep(0.5)
+    measured = _result(_start(url, seconds, *steady))
+    return measured, _result(flooding) if flooding is not None else None
 
 
 def _python(server: Server, *args: str) -> str:
@@ -84,7 +104,7 @@ def measure(server: Server, *, rounds: int, seconds: int) -> list[Row]:
     time.sleep(1.5)  # past the policy cache, so the quota applies
     steady = (steady_token, STEADY_RATE)
     flood = (server.token, QUOTA * FLOOD_FACTOR)
-    _load(server.url, 2, [steady, flood])  # warm both paths up
+    _round(server.url, 2, steady, flood)  # warm both paths up
 
     quiet_p99: list[float] = []
     flood_p99: list[float] = []
@@ -92,14 +112,14 @@ def measure(server: Server, *, rounds: int, seconds: int) -> list[Row]:
     for index in range(rounds):
         order = ["quiet", "flood"] if index % 2 == 0 else ["flood", "quiet"]
         for kind in order:
-            streams = [steady] if kind == "quiet" else [steady, flood]
-            result = _load(server.url, seconds, streams)
-            tenant_b = result[0]
+            tenant_b, tenant_a = _round(
+                server.url, seconds, steady, flood if kind == "flood" else None
+            )
             if tenant_b["statuses"] != {"200": tenant_b["sent"]}:
                 raise SystemExit(f"tenant-b was not served in full: {tenant_b}")
             (quiet_p99 if kind == "quiet" else flood_p99).append(tenant_b["p99_ms"])
-            if kind == "flood":
-                floods.append(result[1])
+            if tenant_a is not None:
+                floods.append(tenant_a)
 
     quiet, flooded = statistics.median(quiet_p99), statistics.median(flood_p99)
     sent = sum(f["sent"] for f in floods)
