@@ -29,7 +29,7 @@ address a minute. Rows record the request's address themselves
 transaction.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -61,7 +61,7 @@ class Failure:
 
     username_failures: int
     address_failures: int
-    started: list[str] = field(default_factory=list)
+    started: tuple[str, ...] = ()
     """What this failure locked: "username", "address", both or neither."""
 
     def arguments(self) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class Failure:
             "locked": bool(self.started),
         }
         if self.started:
-            state["lockout_started"] = self.started
+            state["lockout_started"] = list(self.started)
             state["lockout_seconds"] = settings.LOGIN_LOCKOUT_SECONDS
         return {"throttle": state}
 
@@ -112,7 +112,7 @@ def count_failure(*, username: str, address: str) -> Failure:
     return Failure(
         username_failures=seen["username"],
         address_failures=seen["address"],
-        started=started,
+        started=tuple(started),
     )
 
 
