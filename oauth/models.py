@@ -165,6 +165,32 @@ class AuthorizationRecord(models.Model):
     token_family = models.UUIDField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     redeemed_at = models.DateTimeField(null=True, blank=True)
+    reuse_detected_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A second redemption of the code was seen: nothing it "
+        "issued may stay valid, whichever redemption won.",
+    )
 
     def __str__(self) -> str:
         return f"authorization {self.pk} ({self.tenant_id})"
+
+
+class IssuedAccessToken(models.Model):
+    """The jti of every access token one consent issued, until it expires.
+
+    DOT deletes an access token's row when a refresh supersedes it, but its
+    JWT stays valid at /mcp until `exp`. This ledger keeps what is needed
+    to stop every one of them: revoking a refresh token (RFC 7009) or a
+    replayed code puts each unexpired jti of the consent on the revocation
+    feed. Rows are pruned once expired.
+    """
+
+    authorization = models.ForeignKey(
+        AuthorizationRecord, on_delete=models.CASCADE, related_name="+"
+    )
+    jti = models.CharField(max_length=64)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"jti {self.jti} of authorization {self.authorization_id}"

@@ -17,7 +17,12 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from oauth.models import AuthorizationRecord, ClientProfile, Revocation
+from oauth.models import (
+    AuthorizationRecord,
+    ClientProfile,
+    IssuedAccessToken,
+    Revocation,
+)
 from oauth.tokens import revoke_jti, revoke_subject
 
 
@@ -121,27 +126,78 @@ def record_deactivation(
     )
 
 
-def handle_code_reuse(*, record: AuthorizationRecord, client_id: str) -> None:
-    """A redeemed code came back: revoke what it issued and audit it."""
+def record_issued_access_token(
+    *, record_id: int, jti: str, expires_at: datetime
+) -> None:
+    """Note that consent `record_id` issued the token `jti` (joins a transaction).
+
+    Also prunes expired ledger rows: nothing needs them any more.
+    """
+    IssuedAccessToken.objects.create(
+        authorization_id=record_id, jti=jti, expires_at=expires_at
+    )
+    IssuedAccessToken.objects.filter(expires_at__lt=timezone.now()).delete()
+
+
+def revoke_issued_tokens(*, record: AuthorizationRecord, reason: str) -> int:
+    """Stop everything one consent issued (joins a transaction); return a count.
+
+    Every unexpired access token it issued (superseded ones included) goes
+    on the revocation feed by jti, its refresh-token family is revoked and
+    the family's access-token rows deleted. Returns how many jtis were fed
+    (those already on the feed are not fed twice).
+    """
+    issued = IssuedAccessToken.objects.filter(
+        authorization=record, expires_at__gt=timezone.now()
+    ).values_list("jti", "expires_at")
+    jtis = dict(issued)
+    fed = Revocation.objects.filter(kind=Revocation.Kind.JTI, subject__in=list(jtis))
+    for jti in fed.values_list("subject", flat=True):
+        jtis.pop(jti, None)
+    for jti, expires_at in jtis.items():
+        revoke_jti(jti=jti, expires_at=expires_at, reason=reason)
     if record.token_family is not None:
-        revoke_family(
-            family=record.token_family,
-            event=AuditEvent.Event.CODE_REUSE_DETECTED,
-            reason="authorization code presented again",
-            client_id=client_id,
-            user_id=record.user_id,
-            tenant_id=record.tenant_id,
-        )
-    else:
-        with transaction.atomic():
-            record_event(
-                event=AuditEvent.Event.CODE_REUSE_DETECTED,
-                outcome=AuditEvent.Outcome.DENIED,
-                tenant_id=record.tenant_id,
-                user_id=record.user_id,
-                client_id=client_id,
-                reason="authorization code presented again (nothing issued yet)",
-            )
+        RefreshToken.revoke_family(record.token_family)
+    return len(jtis)
+
+
+@transaction.atomic
+def handle_code_reuse(*, record: AuthorizationRecord, client_id: str) -> None:
+    """A redeemed code came back: revoke what it issued and audit it.
+
+    Whichever redemption won: the flag is set first, with an UPDATE that
+    waits for the winner's issuance transaction (it holds the record's row
+    lock, see `lock_for_issuance`), so either the tokens it issued are
+    committed and revoked here, or the winner sees the flag and issues
+    nothing.
+    """
+    AuthorizationRecord.objects.filter(pk=record.pk).update(
+        reuse_detected_at=timezone.now()
+    )
+    record = AuthorizationRecord.objects.get(pk=record.pk)
+    count = revoke_issued_tokens(record=record, reason="code_reuse_detected")
+    record_event(
+        event=AuditEvent.Event.CODE_REUSE_DETECTED,
+        outcome=AuditEvent.Outcome.DENIED,
+        tenant_id=record.tenant_id,
+        user_id=record.user_id,
+        client_id=client_id,
+        reason=(
+            f"authorization code presented again; {count} access tokens "
+            f"refused at /mcp"
+            + (f", family {record.token_family} revoked" if record.token_family else "")
+        ),
+    )
+
+
+def lock_for_issuance(*, record_id: int) -> bool:
+    """Lock consent `record_id` for a token issuance; False if it was replayed.
+
+    Call inside the issuance's transaction: the row lock makes a concurrent
+    `handle_code_reuse` wait until the issued tokens are committed.
+    """
+    record = AuthorizationRecord.objects.select_for_update().get(pk=record_id)
+    return record.reuse_detected_at is None
 
 
 def claim_code(*, record: AuthorizationRecord) -> bool:

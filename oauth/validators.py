@@ -6,8 +6,11 @@
 - scopes: granted = requested ∩ what the membership entitles, re-checked at
   every token issuance, so a demoted user's refresh loses `admin`;
 - the RFC 8707 allow-list (only this server's /mcp);
-- single-use codes that revoke what they issued when replayed, and refresh
-  replays that push the family's JWTs onto the revocation feed;
+- single-use codes that revoke what they issued when replayed (even when
+  the replay races the first redemption), and refresh replays and RFC 7009
+  revocations that push the family's JWTs onto the revocation feed (every
+  jti a consent issued is kept until it expires, oauth.models.
+  IssuedAccessToken);
 - expiry of never-used dynamic registrations;
 - audit rows for every token event, in the token's transaction.
 
@@ -17,6 +20,7 @@ plain attribute read could be answered by the client.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -236,10 +240,22 @@ class MCPOAuth2Validator(OAuth2Validator):
     def _save_bearer_token(
         self, token: dict[str, Any], request: Request, *args: Any, **kwargs: Any
     ) -> Any:
-        result = super()._save_bearer_token(token, request, *args, **kwargs)
         context = token_context(request)
+        if context is not None and not services.lock_for_issuance(
+            record_id=context.record_id
+        ):
+            # The code was presented again while this redemption ran: what
+            # it would issue is already condemned (services.handle_code_reuse).
+            raise errors.InvalidGrantError(request=request)
+        result = super()._save_bearer_token(token, request, *args, **kwargs)
         refreshed = request.grant_type == "refresh_token"
         minted = vars(request).get(MINTED_KEY) or {}
+        if context is not None and isinstance(minted.get("jti"), str):
+            services.record_issued_access_token(
+                record_id=context.record_id,
+                jti=minted["jti"],
+                expires_at=datetime.fromtimestamp(minted["exp"], tz=UTC),
+            )
         services.mark_client_used(request.client)
         record_event(
             event=(
@@ -285,6 +301,15 @@ class MCPOAuth2Validator(OAuth2Validator):
             count = services.revoke_access_tokens_at_resource(
                 access + bound, reason="revoked by client"
             )
+            # RFC 7009 §2.1: revoking a refresh token stops the access tokens
+            # of its grant too, those issued before rotations included (DOT
+            # deleted their rows; the consent's ledger still names them).
+            for record in AuthorizationRecord.objects.filter(
+                token_family__in={rt.token_family for rt in refresh} - {None}
+            ):
+                count += services.revoke_issued_tokens(
+                    record=record, reason="revoked by client"
+                )
             if access or refresh:
                 owner = (access or refresh)[0]
                 record_event(

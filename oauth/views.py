@@ -96,7 +96,14 @@ class TokenView(DOTTokenView):
         )
         if refusal is not None:
             return refusal
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
+            # An error oauthlib raised while the token was being made (the
+            # generator, the save) reaches DOT without oauthlib's headers:
+            # the body is RFC 6749 §5.2 JSON all the same.
+            response["Content-Type"] = "application/json"
+            response["Cache-Control"] = "no-store"
+        return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")
