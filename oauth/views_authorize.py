@@ -11,15 +11,22 @@ deployment needs:
   session for this exact request, so a client cannot preselect it);
 - granted scopes = requested ∩ what the membership entitles, shown on the
   consent page before the user approves;
+- the decision binds to exactly the request displayed: each consent page
+  gets a one-time id kept in the session with the fingerprint of its
+  query, a POST without a matching, unused id is refused (400), and the
+  OAuth parameters of the POST body are ignored in favour of the query's
+  (validated again), so a re-posted form cannot name another client,
+  redirect URI or challenge;
 - every redirect, errors included, carries `iss` (RFC 9207).
 """
 
 import hashlib
+import secrets
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.views import AuthorizationView
@@ -34,6 +41,18 @@ from tenants.entitlements import entitled_scopes, list_active_memberships
 from tenants.models import Membership
 
 TENANT_CHOICE_SESSION_KEY = "oauth_tenant_choice"
+CONSENT_SESSION_KEY = "oauth_consents"
+_MAX_PENDING_CONSENTS = 8
+"""Consent pages a session may have open at once (older ids are dropped)."""
+_BOUND_PARAMETERS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+)
 
 
 def _request_fingerprint(request: HttpRequest) -> str:
@@ -143,7 +162,37 @@ class MCPAuthorizationView(AuthorizationView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if "choose_tenant" in request.POST:
             return self._choose_tenant(request)
+        if not self._claim_consent_id(request):
+            # Not a page this session was shown for this request, or one
+            # already answered: no decision, no redirect to anyone.
+            return JsonResponse(
+                {
+                    "error": "invalid_request",
+                    "error_description": "This consent form is not the one "
+                    "displayed for this request, or was already answered; "
+                    "start the authorization again.",
+                },
+                status=400,
+            )
         return super().post(request, *args, **kwargs)
+
+    def _issue_consent_id(self, request: HttpRequest) -> str:
+        pending = dict(request.session.get(CONSENT_SESSION_KEY) or {})
+        consent_id = secrets.token_urlsafe(16)
+        pending[consent_id] = _request_fingerprint(request)
+        request.session[CONSENT_SESSION_KEY] = dict(
+            list(pending.items())[-_MAX_PENDING_CONSENTS:]
+        )
+        return consent_id
+
+    def _claim_consent_id(self, request: HttpRequest) -> bool:
+        """Use up the POST's consent id; True if it was issued for this query."""
+        pending = dict(request.session.get(CONSENT_SESSION_KEY) or {})
+        fingerprint = pending.pop(request.POST.get("consent_id", ""), None)
+        request.session[CONSENT_SESSION_KEY] = pending
+        return fingerprint is not None and secrets.compare_digest(
+            fingerprint, _request_fingerprint(request)
+        )
 
     def _choose_tenant(self, request: HttpRequest) -> HttpResponse:
         memberships = self._memberships()
@@ -206,6 +255,8 @@ class MCPAuthorizationView(AuthorizationView):
                 (scope, settings.OAUTH_SCOPES.get(scope, scope)) for scope in granted
             ]
             context["withheld_scopes"] = sorted(requested - set(granted))
+        if membership is not None:
+            context["consent_id"] = self._issue_consent_id(self.request)
         if application is not None:
             context["registration"] = registration_label(application)
             context["redirect_host"] = redirect_host(context.get("redirect_uri") or "")
@@ -251,6 +302,13 @@ class MCPAuthorizationView(AuthorizationView):
                 ),
             )
         request.session.pop(TENANT_CHOICE_SESSION_KEY, None)
+        # The body's copy of the request is not trusted: what is decided is
+        # the request in the URL, validated above and shown on the page.
+        credentials = {
+            **{key: value for key, value in credentials.items() if key == "claims"},
+            **{key: trusted[key] for key in _BOUND_PARAMETERS if key in trusted},
+            "resource": allowed_resources(request.GET.getlist("resource")) or [],
+        }
         if approved:
             credentials["claims"] = {"tenant_id": membership.tenant_id}
         else:
