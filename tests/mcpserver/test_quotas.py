@@ -5,13 +5,19 @@ workers, the fallback) is tested against live servers in
 test_quotas_live.py; the admin fields in tests/console/test_quotas_admin.py.
 """
 
+import asyncio
+import contextlib
+import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
+import redis
 
 from config.asgi import application
 from mcpserver.quota_buckets import Limits, LocalBuckets
-from mcpserver.quotas import QuotaDefaults
+from mcpserver.quotas import RETRY_SECONDS, QuotaDefaults
 from tenants.models import Tenant
 from tenants.selectors import TenantQuota, get_tool_policy
 from tests.live_server import free_port
@@ -112,6 +118,7 @@ async def test_readiness_sees_counters_shared_in_redis(demo: Demo, settings) -> 
             "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         }
     }
+    settings.MCP_QUOTA_REDIS_TIMEOUT = 2  # a loaded machine is not an outage
     await Tenant.objects.filter(slug="tenant-a").aupdate(
         quota_rate=1, quota_burst=2, quota_client_share=100
     )
@@ -123,4 +130,61 @@ async def test_readiness_sees_counters_shared_in_redis(demo: Demo, settings) -> 
         ]
         status = application.mcp_app.quota_status()
     assert [s.status_code for s in statuses] == [200, 200, 429]
+    assert (status.store, status.shared, status.degraded) == ("redis", True, False)
+
+
+@contextlib.contextmanager
+def _throwaway_redis(port: int) -> Iterator[None]:
+    """Debian's redis-server on `port`, no persistence, stopped afterwards."""
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_counters_return_to_redis_when_it_answers_again(
+    demo: Demo, settings
+) -> None:
+    port = free_port()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    settings.MCP_QUOTA_REDIS_TIMEOUT = 2  # a loaded machine is not an outage
+    await Tenant.objects.filter(slug="tenant-a").aupdate(
+        quota_rate=100, quota_burst=100, quota_client_share=100
+    )
+    token = await demo.atoken("alice")
+
+    async def call() -> int:
+        answer = await post_rpc(token, "tools/call", call_params("echo", message="x"))
+        return answer.status_code
+
+    async with running_app():
+        with _throwaway_redis(port):
+            assert await call() == 200
+            assert application.mcp_app.quota_status().shared
+        assert await call() == 200  # Redis gone: counted in this process
+        assert application.mcp_app.quota_status().degraded
+        with _throwaway_redis(port):
+            await asyncio.sleep(RETRY_SECONDS)
+            assert await call() == 200
+            status = application.mcp_app.quota_status()
     assert (status.store, status.shared, status.degraded) == ("redis", True, False)

@@ -182,13 +182,17 @@ def test_refusals_are_audited_once_a_second_per_client_with_their_count(
 def test_two_workers_share_the_buckets_through_redis(tmp_path: Path) -> None:
     _require_redis()
     cache_url = f"{REDIS_URL}?key_prefix=live-{uuid.uuid4().hex}"
+    # A generous bound: on a loaded machine one slow first round trip
+    # (connect, script load) would send a worker to its own buckets for 5 s.
+    env = {"CACHE_URL": cache_url, "MCP_QUOTA_REDIS_TIMEOUT": "2"}
     with run_live_server(
-        tmp_path, workers=2, host="127.0.0.1", extra_env={"CACHE_URL": cache_url}
+        tmp_path, workers=2, host="127.0.0.1", extra_env=env
     ) as server:
         tokens = _setup(server, burst=10, share=100)
 
         first = _statuses(server.mcp_url, tokens["alice"], 40)
-        assert first.count(200) == 10  # per-process buckets would admit 20
+        # Per-process buckets would admit 20.
+        assert first.count(200) == 10, server.log()[-3000:]
 
         deadline = time.monotonic() + 30
         while len({row["chain_id"] for row in _rows(server)}) < 2:
