@@ -6,6 +6,9 @@ Redis when Django's cache is Redis, else per process). The limits are the
 tenant's own (admin, read with its tool policy snapshot) or the server's
 defaults; a tenant with neither is not limited and costs no round trip.
 
+A database that does not answer (the quota is read with the tenant's
+policy snapshot) is a 503 with Retry-After, as in the other stages.
+
 Over the limit: HTTP 429 with `Retry-After` (whole seconds) and a JSON-RPC
 error with the request's `id` (null for a notification or a GET), code
 RATE_LIMITED, `data.retry_after` and `data.limit` ("tenant" or "client").
@@ -20,8 +23,9 @@ import logging
 import mcp_types as types
 
 from mcpserver.auth import Principal
+from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.inbound import Inbound, request_id_of
-from mcpserver.pipeline.refusal import Refusal, rpc_error
+from mcpserver.pipeline.refusal import Refusal, rpc_error, unavailable
 from mcpserver.policy import aget_tool_policy
 from mcpserver.quota_buckets import Limits
 from mcpserver.quotas import (
@@ -60,7 +64,9 @@ class Admission:
         """Return to admit the request; raise Refusal (429) to refuse it."""
         if self.limiter is None:
             return
-        limits = await self._limits(principal.tenant_id)
+        message = inbound.message
+        request_id = request_id_of(message) if message is not None else None
+        limits = await self._limits(principal.tenant_id, request_id)
         if limits is None:
             return
         verdict = await self.limiter.take(
@@ -68,8 +74,6 @@ class Admission:
         )
         if verdict.admitted:
             return
-        message = inbound.message
-        request_id = request_id_of(message) if message is not None else None
         call = inbound.tool_call
         if self.refusals is not None:
             await self.refusals.refused(
@@ -91,9 +95,13 @@ class Admission:
         """Where the counters live (None when this admission has no limiter)."""
         return self.limiter.status() if self.limiter is not None else None
 
-    async def _limits(self, tenant_id: int) -> Limits | None:
+    async def _limits(
+        self, tenant_id: int, request_id: str | int | None
+    ) -> Limits | None:
         try:
             policy = await aget_tool_policy(tenant_id)
+        except DatabaseUnavailable:
+            raise unavailable(request_id, "the tenant's quota cannot be read") from None
         except Exception:
             # The tenant's own quota is unknown: hold it to the default. A
             # call goes on to the decision, which fails closed on its own.
