@@ -74,10 +74,7 @@ class TransportGuard:
         public_domain, _ = split_domain_port(public.netloc)
         self.allowed_hosts = [*allowed_hosts, public_domain]
         self.public_origin = (public.scheme, public.netloc.lower())
-        self.public_scheme_port = (
-            public.scheme,
-            public.port or _DEFAULT_PORTS[public.scheme],
-        )
+        self.public_scheme = public.scheme
         self.max_body_bytes = max_body_bytes
 
     @classmethod
@@ -97,10 +94,11 @@ class TransportGuard:
         Raises Refusal, or Disconnected if the client left mid-body.
         """
         headers = _trimmed_headers(scope)
-        if not self._host_allowed(_first(headers, "host") or ""):
+        host = _first(headers, "host") or ""
+        if not self._host_allowed(host):
             raise Refusal(421, oauth_error("invalid_request", "Host not allowed."))
         origin = _first(headers, "origin")
-        if origin is not None and not self._origin_allowed(origin):
+        if origin is not None and not self._origin_allowed(origin, host):
             raise Refusal(403, oauth_error("invalid_request", "Origin not allowed."))
         query_string = scope.get("query_string", b"")
         if query_string and "access_token" in parse_qs(query_string.decode("latin-1")):
@@ -141,7 +139,15 @@ class TransportGuard:
         domain, _ = split_domain_port(host)
         return bool(domain) and validate_host(domain, self.allowed_hosts)
 
-    def _origin_allowed(self, origin: str) -> bool:
+    def _origin_allowed(self, origin: str, host: str) -> bool:
+        """PUBLIC_URL's origin, or the origin of the Host this request named.
+
+        Scheme, host and port are compared, not the host alone: another
+        port on an allowed host (http://localhost:1) is another origin,
+        another local service or a rebinding page. The request's own Host
+        (an allowed one, with PUBLIC_URL's scheme) counts as this server:
+        a client behind a loopback proxy reaches it on the proxy's port.
+        """
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return False
@@ -149,16 +155,16 @@ class TransportGuard:
             return False
         if (parts.scheme, parts.netloc.lower()) == self.public_origin:
             return True
-        # Another allowed host name for this server (127.0.0.1 for localhost)
-        # is fine, but only with PUBLIC_URL's scheme and port: any other
-        # port on an allowed host is another origin (another local service,
-        # a rebinding page), and so is the other scheme.
         try:
-            port = parts.port or _DEFAULT_PORTS[parts.scheme]
+            origin_port = parts.port or _DEFAULT_PORTS[parts.scheme]
+            host_parts = urlsplit(f"{parts.scheme}://{host}")
+            host_port = host_parts.port or _DEFAULT_PORTS[parts.scheme]
         except ValueError:
             return False
-        return (parts.scheme, port) == self.public_scheme_port and self._host_allowed(
-            parts.netloc
+        return (
+            parts.scheme == self.public_scheme
+            and (parts.hostname, origin_port) == (host_parts.hostname, host_port)
+            and self._host_allowed(parts.netloc)
         )
 
     def _body_too_large(self) -> Refusal:

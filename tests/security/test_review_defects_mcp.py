@@ -82,12 +82,26 @@ async def test_an_origin_on_another_port_or_scheme_is_forbidden(
 
 
 @pytest.mark.parametrize(
-    "origin",
-    ["http://localhost:8000", "http://127.0.0.1:8000", "http://LOCALHOST:8000"],
+    ("host", "origin"),
+    [
+        ("localhost:8000", "http://localhost:8000"),
+        ("localhost:8000", "http://LOCALHOST:8000"),
+        # The Host the client named, e.g. a loopback proxy's port.
+        ("127.0.0.1:9000", "http://127.0.0.1:9000"),
+    ],
 )
-async def test_this_servers_origin_is_accepted(carol: str, origin: str) -> None:
-    response = await _post(carol, json.dumps(LIST), Origin=origin)
+async def test_this_servers_origin_is_accepted(
+    carol: str, host: str, origin: str
+) -> None:
+    response = await _post(carol, json.dumps(LIST), Host=host, Origin=origin)
     assert response.status_code == HTTPStatus.OK
+
+
+async def test_an_origin_other_than_the_host_named_is_forbidden(carol: str) -> None:
+    response = await _post(
+        carol, json.dumps(LIST), Host="127.0.0.1:9000", Origin="http://127.0.0.1:1"
+    )
+    assert response.status_code == HTTPStatus.FORBIDDEN
 
 
 # --- NaN and Infinity: not JSON ----------------------------------------------
