@@ -120,6 +120,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache-url", default="rediscache://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--tenant-rate",
+        default="100000",
+        help="MCP_TENANT_RATE: high, so every call passes the Redis quota check",
+    )
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
@@ -132,7 +137,10 @@ def main() -> int:
             Path(tmp),
             workers=args.workers,
             host="127.0.0.1",
-            extra_env={"CACHE_URL": args.cache_url},
+            extra_env={
+                "CACHE_URL": args.cache_url,
+                "MCP_TENANT_RATE": args.tenant_rate,
+            },
         ) as server,
     ):
         tokens = mint_tokens(server)
@@ -159,7 +167,7 @@ def main() -> int:
     warm = next((rss for at, rss in samples if at >= 30), samples[0][1])
     print(
         f"soak: {args.workers} workers, PostgreSQL, CACHE_URL={args.cache_url}, "
-        f"c={args.concurrency}, {elapsed:.0f} s"
+        f"MCP_TENANT_RATE={args.tenant_rate}, c={args.concurrency}, {elapsed:.0f} s"
     )
     print(
         f"  calls {calls} ({calls / elapsed:.0f}/s), ok {outcomes['ok']}, "
