@@ -21,7 +21,14 @@ from mcpserver.quotas import RETRY_SECONDS, QuotaDefaults
 from tenants.models import Tenant
 from tenants.selectors import TenantQuota, get_tool_policy
 from tests.live_server import free_port
-from tests.mcpserver.conftest import Demo, call_params, post_rpc, running_app
+from tests.mcpserver.conftest import (
+    Demo,
+    call_params,
+    http_client,
+    post_rpc,
+    rpc_headers,
+    running_app,
+)
 from tests.mcpserver.test_quotas_live import REDIS_URL
 
 
@@ -188,3 +195,29 @@ async def test_counters_return_to_redis_when_it_answers_again(
             assert await call() == 200
             status = application.mcp_app.quota_status()
     assert (status.store, status.shared, status.degraded) == ("redis", True, False)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_authenticated_method_counts_and_a_notification_gets_a_null_id(
+    mcp_app: Demo,
+) -> None:
+    await Tenant.objects.filter(slug="tenant-a").aupdate(
+        quota_rate=0.01, quota_burst=2, quota_client_share=100
+    )
+    token = await mcp_app.atoken("alice")
+    listed = await post_rpc(token, "tools/list", request_id="list-1")
+    called = await post_rpc(token, "tools/call", call_params("echo", message="x"))
+    refused = await post_rpc(token, "tools/list", request_id="list-2")
+    async with http_client(token) as client:
+        notified = await client.post(
+            "/mcp",
+            content=b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+            headers=rpc_headers(),
+        )
+
+    assert (listed.status_code, called.status_code) == (200, 200)
+    assert refused.status_code == 429
+    assert refused.json()["id"] == "list-2"
+    assert notified.status_code == 429
+    assert notified.json()["id"] is None
+    assert int(notified.headers["retry-after"]) >= 1
