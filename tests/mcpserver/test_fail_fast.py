@@ -9,6 +9,10 @@ machine running the suite may be loaded.
 """
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +25,7 @@ from django.test import override_settings
 from audit import writer
 from mcpserver import policy, revocations
 from mcpserver.db import DatabaseUnavailable, run_db
+from tests.live_server import ROOT
 from tests.mcpserver.conftest import Demo, call_params, post_rpc, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -186,3 +191,31 @@ async def test_waits_each_under_the_bound_share_one_deadline(
     assert reply.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert reply.headers["retry-after"] == "1"
     assert "result" not in reply.json()
+
+
+def test_postgresql_connects_and_pool_waits_follow_the_bound() -> None:
+    """No psycopg back-off: the first wait after an outage reconnects."""
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, django; django.setup(); from django.conf import settings;"
+            "print(json.dumps(settings.DATABASES['default']['OPTIONS']))",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none",
+            "MCP_DB_TIMEOUT_SECONDS": "3.5",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    options = json.loads(shown.stdout.splitlines()[-1])
+
+    assert options["connect_timeout"] == 4  # whole seconds, libpq's minimum 2
+    assert options["pool"]["timeout"] <= 3.5
+    assert options["pool"]["reconnect_timeout"] == 0
