@@ -61,7 +61,12 @@ class Admission:
         self.defaults = defaults or QuotaDefaults()
 
     async def admit(self, principal: Principal, inbound: Inbound) -> None:
-        """Return to admit the request; raise Refusal (429) to refuse it."""
+        """Return to admit the request; raise Refusal to refuse it.
+
+        429 over the quota (after the refusal is counted, and its audit row
+        committed when it is the first in its second); 503 when the
+        tenant's quota cannot be read because the database does not answer.
+        """
         if self.limiter is None:
             return
         message = inbound.message
