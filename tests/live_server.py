@@ -97,8 +97,11 @@ def run_live_server(
     host: str = "localhost",
     extra_env: dict | None = None,
     database_port: int | None = None,
+    log_level: str = "warning",
 ) -> Iterator[LiveServer]:
     """Start a migrated, seeded server; stop it and drop its database after.
+
+    uvicorn logs at `log_level` ("info" writes its access log).
 
     With `database_port` (PostgreSQL only) the server reaches its database
     through that port on 127.0.0.1, such as a fault-injecting proxy's
@@ -142,7 +145,7 @@ def run_live_server(
             "--workers",
             str(workers),
             "--log-level",
-            "warning",
+            log_level,
         )
         with server.log_path.open("w") as log:
             server.process = subprocess.Popen(
