@@ -4,7 +4,10 @@ import contextlib
 import gc
 from typing import Protocol
 
+from asgiref.sync import sync_to_async
+
 from mcpserver.asgi_types import ASGIApp, Receive, Scope, Send
+from oauth.checks import log_signing_key_errors
 
 MCP_PATH = "/mcp"
 
@@ -39,6 +42,9 @@ class Router:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # uvicorn runs no system checks: an unreadable signing key
+                # (oauth.E001) is logged here, once per process.
+                await sync_to_async(log_signing_key_errors)()
                 try:
                     await stack.enter_async_context(self.mcp_app.lifespan())
                 except Exception as exc:  # report, then let the server exit

@@ -39,4 +39,6 @@ class OAuthConfig(AppConfig):
     verbose_name = "OAuth"
 
     def ready(self) -> None:
+        from oauth import checks  # noqa: F401  (registers the system check)
+
         post_migrate.connect(create_first_signing_key, sender=self)

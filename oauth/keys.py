@@ -152,6 +152,23 @@ def _load(key: SigningKey) -> LoadedKey:
     return cached
 
 
+def undecryptable_active_key(*, using: str = DEFAULT_DB_ALIAS) -> str | None:
+    """The kid of `using`'s active key if this server's secrets cannot open it.
+
+    Decrypts afresh (never the per-process cache), under DJANGO_SECRET_KEY
+    and each of DJANGO_SECRET_KEY_FALLBACKS. None when there is no active
+    key or it opens.
+    """
+    key = SigningKey.objects.using(using).filter(is_active=True).first()
+    if key is None:
+        return None
+    try:
+        _fernet().decrypt(key.private_key_encrypted.encode())
+    except InvalidToken:
+        return key.kid
+    return None
+
+
 def active_signing_key() -> LoadedKey:
     """Return the active key, loaded for signing (`ensure_signing_key`)."""
     return _load(ensure_signing_key())
