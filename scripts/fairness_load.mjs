@@ -18,7 +18,9 @@ const streams = specs.map((spec) => {
 
 // node:http with a keep-alive agent: about half the CPU of fetch (undici)
 // per call, which matters when the load shares two cores with the server.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+// Idle sockets close after 2 s, before uvicorn's 5 s keep-alive timeout, so
+// a call never goes out on a connection the server is closing (ECONNRESET).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 2000 });
 const target = new URL(url);
 let nextId = 1;
 function call(stream) {
