@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from config.asgi import application
+from mcpserver.db import run_db
 from mcpserver.quota_buckets import Limits, LocalBuckets
 from mcpserver.quotas import RETRY_SECONDS, QuotaDefaults
 from tenants.models import Tenant
@@ -30,6 +31,20 @@ from tests.mcpserver.conftest import (
     running_app,
 )
 from tests.mcpserver.test_quotas_live import REDIS_URL
+
+
+async def _set_tenant_a_quota(**quota: float) -> None:
+    """Set tenant-a's quota fields through run_db, as the app reads them.
+
+    run_db replaces a thread's broken connection (one a PostgreSQL restart
+    or another test's fault left behind); the async ORM's one thread would
+    keep it.
+    """
+
+    def update() -> None:
+        Tenant.objects.filter(slug="tenant-a").update(**quota)
+
+    await run_db(update)
 
 
 @pytest.mark.parametrize(
@@ -99,9 +114,7 @@ async def test_readiness_sees_when_redis_is_unreachable(demo: Demo, settings) ->
             "LOCATION": closed,
         }
     }
-    await Tenant.objects.filter(slug="tenant-a").aupdate(
-        quota_rate=1, quota_burst=2, quota_client_share=100
-    )
+    await _set_tenant_a_quota(quota_rate=1, quota_burst=2, quota_client_share=100)
     token = await demo.atoken("alice")
     async with running_app():
         assert application.mcp_app.quota_status().store == "redis"
@@ -126,9 +139,7 @@ async def test_readiness_sees_counters_shared_in_redis(demo: Demo, settings) -> 
         }
     }
     settings.MCP_QUOTA_REDIS_TIMEOUT = 2  # a loaded machine is not an outage
-    await Tenant.objects.filter(slug="tenant-a").aupdate(
-        quota_rate=1, quota_burst=2, quota_client_share=100
-    )
+    await _set_tenant_a_quota(quota_rate=1, quota_burst=2, quota_client_share=100)
     token = await demo.atoken("alice")
     async with running_app():
         statuses = [
@@ -175,9 +186,7 @@ async def test_counters_return_to_redis_when_it_answers_again(
         }
     }
     settings.MCP_QUOTA_REDIS_TIMEOUT = 2  # a loaded machine is not an outage
-    await Tenant.objects.filter(slug="tenant-a").aupdate(
-        quota_rate=100, quota_burst=100, quota_client_share=100
-    )
+    await _set_tenant_a_quota(quota_rate=100, quota_burst=100, quota_client_share=100)
     token = await demo.atoken("alice")
 
     async def call() -> int:
@@ -201,9 +210,7 @@ async def test_counters_return_to_redis_when_it_answers_again(
 async def test_every_authenticated_method_counts_and_a_notification_gets_a_null_id(
     mcp_app: Demo,
 ) -> None:
-    await Tenant.objects.filter(slug="tenant-a").aupdate(
-        quota_rate=0.01, quota_burst=2, quota_client_share=100
-    )
+    await _set_tenant_a_quota(quota_rate=0.01, quota_burst=2, quota_client_share=100)
     token = await mcp_app.atoken("alice")
     listed = await post_rpc(token, "tools/list", request_id="list-1")
     called = await post_rpc(token, "tools/call", call_params("echo", message="x"))
