@@ -1,18 +1,23 @@
 """The pages of a person's session: home, login (audited, throttled), logout."""
 
 from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from accounts import signin
 from accounts.forms import ThrottledAuthenticationForm, request_address
 from audit.models import AuditEvent
 from audit.services import record_event
+from config.security_headers import allow_form_action
+from oauth.views_authorize import authorize_form_action_origin
 from tenants.selectors import administered_tenant_ids
 
 
@@ -37,6 +42,18 @@ class AuditedLoginView(auth_views.LoginView):
     """
 
     authentication_form = ThrottledAuthenticationForm
+
+    def render_to_response(
+        self, context: dict[str, Any], **response_kwargs: Any
+    ) -> HttpResponse:
+        # Signing in for /authorize ends at the client when /authorize
+        # refuses (no tenant, say): the form's CSP must allow that redirect.
+        response = super().render_to_response(context, **response_kwargs)
+        target = urlsplit(self.get_redirect_url())
+        if target.path != reverse("oauth2_provider:authorize"):
+            return response
+        origin = authorize_form_action_origin(QueryDict(target.query))
+        return allow_form_action(response, origin)
 
     def form_valid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)

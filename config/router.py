@@ -6,6 +6,7 @@ from typing import Protocol
 
 from asgiref.sync import sync_to_async
 
+from config.security_headers import nosniff
 from mcpserver.asgi_types import ASGIApp, Receive, Scope, Send
 from oauth.checks import log_signing_key_errors
 
@@ -33,7 +34,9 @@ class Router:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http" and scope["path"].rstrip("/") == MCP_PATH:
-            await self.mcp_app(scope, receive, send)
+            # Django's SecurityMiddleware never sees /mcp: nosniff is added
+            # here, for refusals and the SDK's answers alike.
+            await self.mcp_app(scope, receive, nosniff(send))
         else:
             await self.django_app(scope, receive, send)
 

@@ -51,6 +51,23 @@ def redirect_host(uri: str) -> str:
     return parts.netloc.rsplit("@", 1)[-1]
 
 
+def redirect_origin(uri: str) -> str | None:
+    """`uri`'s origin as a CSP source (`scheme://host[:port]`), or None.
+
+    None for a URI without an http(s) scheme or a host, and for an IPv6
+    host, which CSP source expressions cannot name.
+    """
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in {"http", "https"} or not host or ":" in host:
+        return None
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
 METADATA_URI_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
 
 

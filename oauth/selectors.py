@@ -4,6 +4,8 @@ DOT's token rows carry no tenant. Two things record it: each access
 token's JWT (`tenant_id` claim, oauth/tokens.py), and the consent's
 AuthorizationRecord, whose `token_family` is the family of every refresh
 token (and so every access token) the consent's code issued.
+
+Also here: where a client's registered redirect sends the browser.
 """
 
 from collections.abc import Iterable
@@ -20,6 +22,25 @@ from oauth2_provider.models import (
 )
 
 from oauth.models import AuthorizationRecord
+from oauth.redirect_uris import redirect_origin
+
+
+def registered_redirect_origin(*, client_id: str, redirect_uri: str) -> str | None:
+    """The origin `redirect_uri` sends the browser to, if `client_id` may use it.
+
+    None for an unknown client or a URI not registered for it (loopback
+    URIs match on any port, as at /authorize). An empty `redirect_uri`
+    stands for the client's default, as it does at /authorize. One read.
+    """
+    if not client_id:
+        return None
+    application = get_application_model().objects.filter(client_id=client_id).first()
+    if application is None:
+        return None
+    uri = redirect_uri or application.default_redirect_uri
+    if not uri or not application.redirect_uri_allowed(uri):
+        return None
+    return redirect_origin(uri)
 
 
 def token_claims(value: str) -> dict[str, Any] | None:

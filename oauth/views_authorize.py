@@ -17,7 +17,9 @@ deployment needs:
   OAuth parameters of the POST body are ignored in favour of the query's
   (validated again), so a re-posted form cannot name another client,
   redirect URI or challenge;
-- every redirect, errors included, carries `iss` (RFC 9207).
+- every redirect, errors included, carries `iss` (RFC 9207);
+- its pages' forms may end at the client's registered redirect URI (the
+  consent POST is answered 302 there), which their CSP form-action names.
 """
 
 import hashlib
@@ -26,7 +28,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+)
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.views import AuthorizationView
@@ -35,8 +43,10 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from audit.models import AuditEvent
 from audit.services import record_event
+from config.security_headers import allow_form_action
 from oauth.redirect_uris import redirect_host
 from oauth.resources import allowed_resources
+from oauth.selectors import registered_redirect_origin
 from tenants.entitlements import entitled_scopes, list_active_memberships
 from tenants.models import Membership
 
@@ -136,6 +146,13 @@ class MCPAuthorizationView(AuthorizationView):
         )
 
     # --- HTTP -------------------------------------------------------------
+    def render_to_response(
+        self, context: dict[str, Any], **response_kwargs: Any
+    ) -> HttpResponse:
+        response = super().render_to_response(context, **response_kwargs)
+        origin = authorize_form_action_origin(self.request.GET)
+        return allow_form_action(response, origin)
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         cleaned = self._cleaned_query(request)
         if cleaned is not None:
@@ -322,6 +339,20 @@ class MCPAuthorizationView(AuthorizationView):
         if "iss=" not in redirect_to.split("#", 1)[0].split("?", 1)[-1]:
             redirect_to = _add_iss_to_redirect(redirect_to, settings.PUBLIC_URL)
         return super().redirect(redirect_to, application)
+
+
+def authorize_form_action_origin(query: QueryDict) -> str | None:
+    """The origin a form on a page of the /authorize request `query` may end at.
+
+    The origin of the query's redirect URI when it is registered for the
+    query's client (the consent POST, and a tenant choice or sign-in that
+    /authorize then refuses, are answered with a redirect there); None
+    otherwise.
+    """
+    return registered_redirect_origin(
+        client_id=query.get("client_id", ""),
+        redirect_uri=query.get("redirect_uri", ""),
+    )
 
 
 def registration_label(application: Any) -> str:
