@@ -9,7 +9,9 @@ failure:
 - an access token in the query string (400, RFC 6750 §2.3 is not offered);
 - a declared or streamed body over MCP_MAX_BODY_BYTES (413);
 - for a POST: JSON (400 -32700), exactly one JSON-RPC object (400 -32600)
-  and a served MCP-Protocol-Version (400 -32022, listing the versions that
+  of JSON-RPC 2.0's shape (`jsonrpc`, a string `method`, a string or
+  integer `id`: -32600; object `params`: -32602) and a served
+  MCP-Protocol-Version (400 -32022, listing the versions that
   `server/discover` advertises, as the SDK does). `NaN`, `Infinity` and
   `-Infinity` are not JSON (RFC 8259 §6) but Python's parser reads them:
   such a message is marked `Inbound.non_json` (the constants read as null)
@@ -242,7 +244,42 @@ def _parse_message(body: bytes) -> tuple[dict[str, Any], bool]:
                 ),
             ),
         )
+    if not non_json:  # else refused as a parse error, audited, once authenticated
+        _check_envelope(message)
     return message, bool(non_json)
+
+
+def _invalid(request_id: str | int | None, code: int, message: str) -> Refusal:
+    return Refusal(
+        400, rpc_error(request_id, types.ErrorData(code=code, message=message))
+    )
+
+
+def _check_envelope(message: dict[str, Any]) -> None:
+    """JSON-RPC 2.0's shape of the one message, for both MCP generations.
+
+    Left to the SDK, a request whose `id` is not a string or an integer (an
+    object, an array, a boolean, a fraction, or null, which MCP forbids) is
+    answered 202 with no response in the handshake generation, as if it were
+    a notification; and an ill-typed `jsonrpc`, `method` or `params` gets
+    -32602 with the validator's text (field dumps, its version, a URL).
+    Here each gets -32600 (-32602 for `params`), with the request's id
+    where it is usable. Responses to the server's own requests (`result` or
+    `error`, no `method`) are the SDK's to judge.
+    """
+    request_id = request_id_of(message)
+    if message.get("jsonrpc") != "2.0":
+        raise _invalid(request_id, types.INVALID_REQUEST, 'jsonrpc must be "2.0"')
+    if "method" not in message:
+        if "result" in message or "error" in message:
+            return
+        raise _invalid(request_id, types.INVALID_REQUEST, "No method")
+    if not isinstance(message["method"], str):
+        raise _invalid(request_id, types.INVALID_REQUEST, "method must be a string")
+    if "id" in message and request_id is None:
+        raise _invalid(None, types.INVALID_REQUEST, "id must be a string or an integer")
+    if "params" in message and not isinstance(message["params"], dict):
+        raise _invalid(request_id, types.INVALID_PARAMS, "params must be an object")
 
 
 def _refuse(rejection: InboundLadderRejection, request_id: str | int | None) -> None:
