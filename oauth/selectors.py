@@ -30,14 +30,17 @@ def registered_redirect_origin(*, client_id: str, redirect_uri: str) -> str | No
 
     None for an unknown client or a URI not registered for it (loopback
     URIs match on any port, as at /authorize). An empty `redirect_uri`
-    stands for the client's default, as it does at /authorize. One read.
+    stands for the client's one registered URI, as it does at /authorize
+    (None when it has several). One read.
     """
     if not client_id:
         return None
     application = get_application_model().objects.filter(client_id=client_id).first()
     if application is None:
         return None
-    uri = redirect_uri or application.default_redirect_uri
+    registered = application.redirect_uris.split()
+    # DOT's default_redirect_uri raises unless exactly one is registered.
+    uri = redirect_uri or (registered[0] if len(registered) == 1 else "")
     if not uri or not application.redirect_uri_allowed(uri):
         return None
     return redirect_origin(uri)

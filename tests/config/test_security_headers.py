@@ -167,3 +167,23 @@ def test_an_unregistered_redirect_widens_no_form_action(
     refused = client.get(authorize)
     assert refused.status_code == HTTPStatus.BAD_REQUEST
     assert refused["Content-Security-Policy"] == DEFAULT_POLICY
+
+
+@pytest.mark.parametrize(
+    ("registered", "form_action"),
+    [
+        ("https://one.example/cb", ["https://one.example"]),
+        ("https://one.example/cb https://two.example/cb", []),
+    ],
+)
+def test_an_authorize_request_without_redirect_uri_names_the_only_one(
+    registered: str, form_action: list[str]
+) -> None:
+    application = _client_application(registered)
+    query = urlencode({"client_id": application.client_id, "response_type": "code"})
+    authorize = f"{reverse('oauth2_provider:authorize')}?{query}"
+    response = Client().get(f"/accounts/login/?{urlencode({'next': authorize})}")
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Security-Policy"] == content_security_policy(
+        form_action=form_action
+    )
