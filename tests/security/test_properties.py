@@ -1,6 +1,6 @@
 """Property-based tests of /mcp (issue #14 item 3), with hypothesis.
 
-1. Over tenant × tool policy × scope set × tool × protocol generation: a
+1. Over tenant, tool policy, scope set, tool and protocol generation: a
    tool is listed by `tools/list` if and only if calling it is not
    answered as an unknown tool, and a call succeeds (a tool result) if and
    only if the tenant has the tool enabled and the token holds every scope
