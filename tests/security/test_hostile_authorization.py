@@ -82,13 +82,30 @@ def test_a_challenge_method_other_than_s256_is_refused(
     assert params["error_description"] == description
 
 
-@pytest.mark.parametrize("drop", [("code_challenge", "code_challenge_method")])
-def test_no_challenge_is_refused(alice, public_client, unchanged, drop):
+@pytest.mark.parametrize(
+    ("changes", "description"),
+    [
+        (
+            {"code_challenge": None, "code_challenge_method": None},
+            "Code challenge required.",
+        ),
+        ({"code_challenge": None}, "Code challenge required."),
+        (
+            {"code_challenge": ""},
+            "PKCE with code_challenge_method=S256 is required.",
+        ),
+    ],
+    ids=["neither", "method-only", "empty"],
+)
+def test_no_challenge_is_refused(alice, public_client, unchanged, changes, description):
     auth = flow.start(public_client["client_id"])
-    for name in drop:
-        auth.query.pop(name)
+    for name, value in changes.items():
+        if value is None:
+            auth.query.pop(name)
+        else:
+            auth.query[name] = value
     params = _assert_redirected_error(alice.get(auth.url), auth, "invalid_request")
-    assert params["error_description"] == "Code challenge required."
+    assert params["error_description"] == description
 
 
 @pytest.mark.parametrize(

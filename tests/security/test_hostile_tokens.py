@@ -266,9 +266,8 @@ def _audit_rows() -> list[dict[str, Any]]:
     )
 
 
-async def _refused(
-    token: str | None, headers: list[tuple[str, str]], path: str = "/mcp"
-) -> Any:
+async def _call(headers: list[tuple[str, str]], path: str = "/mcp") -> Any:
+    """POST the echo call with exactly `headers` (repeated names kept)."""
     async with http_client() as client:
         return await client.post(
             path, content=ECHO, headers=[*rpc_headers().items(), *headers]
@@ -293,7 +292,7 @@ async def test_a_hostile_token_is_refused_and_changes_nothing(
     audit_before = await sync_to_async(AuditEvent.objects.count)()
 
     async with running_app():
-        response = await _refused(token, [("Authorization", f"Bearer {token}")])
+        response = await _call([("Authorization", f"Bearer {token}")])
 
     _assert_invalid_token(response, case.description)
     assert await sync_to_async(_state)() == before
@@ -340,7 +339,7 @@ async def test_a_malformed_authorization_header_is_refused(
 ) -> None:
     before = await sync_to_async(_state)()
     async with running_app():
-        response = await _refused(None, headers)
+        response = await _call(headers)
     assert response.status_code == status
     assert response.headers["www-authenticate"] == error_challenge(error)
     assert response.json() == {"error": error, "error_description": description}
@@ -357,7 +356,7 @@ async def test_a_token_in_the_query_string_is_refused(
     headers = [("Authorization", f"Bearer {token}")] if with_header else []
     before = await sync_to_async(_state)()
     async with running_app():
-        response = await _refused(None, headers, path=f"/mcp?access_token={token}")
+        response = await _call(headers, path=f"/mcp?access_token={token}")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.headers["www-authenticate"] == error_challenge("invalid_request")
     assert response.json()["error"] == "invalid_request"
@@ -371,6 +370,6 @@ async def test_a_valid_token_is_accepted_by_the_same_request(demo: Demo) -> None
     """The control: the request every case above spoils is otherwise answered."""
     token = await sync_to_async(demo.token)("alice")
     async with running_app():
-        response = await _refused(None, [("Authorization", f"Bearer {token}")])
+        response = await _call([("Authorization", f"Bearer {token}")])
     assert response.status_code == HTTPStatus.OK
     assert response.json()["result"]["isError"] is False
