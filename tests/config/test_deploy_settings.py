@@ -28,6 +28,14 @@ from django.test.utils import setup_test_environment
 
 django.setup()
 setup_test_environment()
+# Name the source static files, as the suite does (tests/conftest.py): a
+# fresh checkout has run no collectstatic, so there is no manifest.
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 answers = {}
 for secure in (True, False):
     response = Client().get("/accounts/login/", secure=secure)
