@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management import call_command
 from django.db import (
@@ -410,19 +411,37 @@ async def test_a_locked_database_is_retried() -> None:
     assert await run_db(_stored_request_ids) == ["req-1"]
 
 
-@pytest.fixture
-def main_backend_pid() -> int | None:
-    """The PostgreSQL backend of the test's own (main-thread) connection."""
-    if connection.vendor != "postgresql":
-        return None
+def _backend_pid() -> int:
+    """The PostgreSQL backend of this thread's connection."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
 
 
+@pytest.fixture
+def main_backend_pid() -> int | None:
+    """The PostgreSQL backend of the test's own (main-thread) connection."""
+    if connection.vendor != "postgresql":
+        return None
+    return _backend_pid()
+
+
+@pytest.fixture
+def pool_closed_after() -> Iterator[None]:
+    """Close the connection pool after the test, dead connections with it.
+
+    A later test must not meet a connection this test had the server kill
+    (it would get a 503 from run_db, as a server does once per dead pooled
+    connection after a database restart). The next use opens a new pool.
+    """
+    yield
+    connection.close_pool()
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL: lost connections"
 )
+@pytest.mark.usefixtures("pool_closed_after")
 async def test_a_batch_on_a_lost_connection_is_retried(
     main_backend_pid: int,
 ) -> None:
@@ -431,13 +450,17 @@ async def test_a_batch_on_a_lost_connection_is_retried(
     # Fill the pool with idle connections, then have the server kill them.
     await asyncio.gather(*(run_db(AuditEvent.objects.count) for _ in range(20)))
 
+    # The async ORM's one thread (sync_to_async) keeps its connection from
+    # test to test: spared, or every later async test inherits a dead one.
+    async_orm_pid = await sync_to_async(_backend_pid)()
+
     def terminate_pooled_connections() -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() "
-                "AND pid NOT IN (pg_backend_pid(), %s)",
-                [main_backend_pid],
+                "AND pid NOT IN (pg_backend_pid(), %s, %s)",
+                [main_backend_pid, async_orm_pid],
             )
             return cursor.fetchone()[0]
 
