@@ -41,11 +41,36 @@ def process_chain_id() -> str:
     return _chain_id[1]
 
 
+# PostgreSQL's text and jsonb cannot hold NUL (U+0000), which JSON strings
+# may carry ("\u0000"): it is recorded as U+FFFD, the replacement character,
+# on every backend, so a row hashes alike wherever it is stored.
+_NUL = "\x00"
+_NUL_ESCAPED = "\\u0000"
+_REPLACEMENT = "\ufffd"
+
+
+def _without_nul(value: Any) -> Any:
+    """`value` (plain JSON data) with NUL in every string replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace(_NUL, _REPLACEMENT)
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _text(value: str) -> str:
+    return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
+
+
 def _capped(arguments: Any) -> tuple[Any, str]:
     """`arguments` as plain JSON data and as canonical JSON text, capped."""
     if arguments is None:
         return {}, "{}"
     text = ARGUMENTS_ENCODER.encode(arguments)
+    if _NUL_ESCAPED in text:  # rare: only then walk the data
+        text = ARGUMENTS_ENCODER.encode(_without_nul(json.loads(text)))
     size = len(text.encode())
     limit = settings.AUDIT_ARGUMENTS_MAX_BYTES
     if size <= limit:
@@ -117,11 +142,11 @@ def pending_event(
         outcome=outcome,
         tenant_id=tenant_id,
         user_id=user_id,
-        client_id=client_id[:255],
-        tool=tool[:64],
+        client_id=_text(client_id[:255]),
+        tool=_text(tool[:64]),
         arguments=value,
-        reason=reason[:2000],
-        request_id=request_id[:64],
+        reason=_text(reason[:2000]),
+        request_id=_text(request_id[:64]),
         duration_ms=None if duration_ms is None else round(duration_ms, 3),
         source_ip=source.ip if source else None,
         user_agent=source.user_agent if source else None,

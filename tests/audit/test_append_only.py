@@ -165,3 +165,29 @@ def test_a_row_that_extends_its_chain_moves_the_head(event):
     _insert_raw(event)
     head = AuditChain.objects.get(chain_id=event.chain_id)
     assert (head.last_sequence, head.last_hash) == (event.sequence + 1, "f" * 64)
+
+
+def test_nul_in_a_string_is_stored_as_the_replacement_character():
+    # PostgreSQL's jsonb and text refuse U+0000; a tool call's arguments may
+    # carry it ("\u0000" is valid JSON), and its audit row must still commit.
+    with transaction.atomic(durable=True):
+        row = record_event(
+            event=AuditEvent.Event.TOOL_DENIED,
+            tool="echo\x00",
+            arguments={"message\x00": ["a\x00b", {"c": "\x00"}], "plain": "\\u0000"},
+            reason="why\x00",
+            request_id="r\x00",
+        )
+
+    stored = AuditEvent.objects.get(pk=row.pk)
+
+    assert stored.arguments == {
+        "message\ufffd": ["a\ufffdb", {"c": "\ufffd"}],
+        "plain": "\\u0000",  # a backslash and "u0000": not a NUL, kept as is
+    }
+    assert (stored.tool, stored.reason, stored.request_id) == (
+        "echo\ufffd",
+        "why\ufffd",
+        "r\ufffd",
+    )
+    assert compute_hash(stored) == stored.hash
