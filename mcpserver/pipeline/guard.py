@@ -10,7 +10,8 @@ failure:
 - a declared or streamed body over MCP_MAX_BODY_BYTES (413);
 - for a POST: JSON (400 -32700), exactly one JSON-RPC object (400 -32600)
   of JSON-RPC 2.0's shape (`jsonrpc`, a string `method`, a string or
-  integer `id`: -32600; object `params`: -32602) and a served
+  integer `id`: -32600; object `params`: -32602; mcpserver/pipeline/
+  message_shape.py) and a served
   MCP-Protocol-Version (400 -32022, listing the versions that
   `server/discover` advertises, as the SDK does). `NaN`, `Infinity` and
   `-Infinity` are not JSON (RFC 8259 §6) but Python's parser reads them:
@@ -29,7 +30,6 @@ It also trims surrounding whitespace from header values in the ASGI scope
 `Mcp-Name` / `Mcp-Method` with the body sees `echo`, not `  echo  `.
 """
 
-import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -52,6 +52,7 @@ from mcpserver.pipeline.inbound import (
     Inbound,
     request_id_of,
 )
+from mcpserver.pipeline.message_shape import parse_message
 from mcpserver.pipeline.refusal import Disconnected, Refusal, oauth_error, rpc_error
 
 SERVED_PROTOCOL_VERSIONS = frozenset(
@@ -124,7 +125,7 @@ class TransportGuard:
         if scope["method"] != "POST":
             return Inbound(method=scope["method"], headers=headers)
         body = await self._read_body(receive)
-        message, non_json = _parse_message(body)
+        message, non_json = parse_message(body)
         version = _first(headers, PROTOCOL_VERSION_HEADER)
         _check_version(version, message)
         if version in MODERN_PROTOCOL_VERSIONS and not non_json:
@@ -212,74 +213,6 @@ def _trimmed_headers(scope: Scope) -> dict[str, list[str]]:
 def _first(headers: dict[str, list[str]], name: str) -> str | None:
     values = headers.get(name)
     return values[0] if values else None
-
-
-def _parse_message(body: bytes) -> tuple[dict[str, Any], bool]:
-    """The one JSON-RPC object of `body`, and whether it held NaN or Infinity.
-
-    Those constants are read as None; the caller refuses the message.
-    """
-    non_json: list[str] = []
-
-    def constant(name: str) -> None:
-        non_json.append(name)
-
-    try:
-        message = json.loads(body, parse_constant=constant)
-    except (ValueError, RecursionError):
-        raise Refusal(
-            400,
-            rpc_error(
-                None, types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
-            ),
-        ) from None
-    if not isinstance(message, dict):
-        raise Refusal(
-            400,
-            rpc_error(
-                None,
-                types.ErrorData(
-                    code=types.INVALID_REQUEST,
-                    message="Body must be one JSON-RPC request or notification",
-                ),
-            ),
-        )
-    if not non_json:  # else refused as a parse error, audited, once authenticated
-        _check_envelope(message)
-    return message, bool(non_json)
-
-
-def _invalid(request_id: str | int | None, code: int, message: str) -> Refusal:
-    return Refusal(
-        400, rpc_error(request_id, types.ErrorData(code=code, message=message))
-    )
-
-
-def _check_envelope(message: dict[str, Any]) -> None:
-    """JSON-RPC 2.0's shape of the one message, for both MCP generations.
-
-    Left to the SDK, a request whose `id` is not a string or an integer (an
-    object, an array, a boolean, a fraction, or null, which MCP forbids) is
-    answered 202 with no response in the handshake generation, as if it were
-    a notification; and an ill-typed `jsonrpc`, `method` or `params` gets
-    -32602 with the validator's text (field dumps, its version, a URL).
-    Here each gets -32600 (-32602 for `params`), with the request's id
-    where it is usable. Responses to the server's own requests (`result` or
-    `error`, no `method`) are the SDK's to judge.
-    """
-    request_id = request_id_of(message)
-    if message.get("jsonrpc") != "2.0":
-        raise _invalid(request_id, types.INVALID_REQUEST, 'jsonrpc must be "2.0"')
-    if "method" not in message:
-        if "result" in message or "error" in message:
-            return
-        raise _invalid(request_id, types.INVALID_REQUEST, "No method")
-    if not isinstance(message["method"], str):
-        raise _invalid(request_id, types.INVALID_REQUEST, "method must be a string")
-    if "id" in message and request_id is None:
-        raise _invalid(None, types.INVALID_REQUEST, "id must be a string or an integer")
-    if "params" in message and not isinstance(message["params"], dict):
-        raise _invalid(request_id, types.INVALID_PARAMS, "params must be an object")
 
 
 def _refuse(rejection: InboundLadderRejection, request_id: str | int | None) -> None:
