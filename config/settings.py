@@ -196,9 +196,9 @@ SILENCED_SYSTEM_CHECKS = [
     # receive the code (RFC 8252 §7.3); oauth/redirect_uris.py allows http
     # on loopback hosts only.
     "oauth2_provider.W008",
-    # Token storage stays unhashed while DOT's refresh grace window needs the
-    # stored values (see REFRESH_TOKEN_GRACE_PERIOD_SECONDS below); issue #14
-    # item 2 replaces it with keyed hashes.
+    # W006 reads only DOT's own storage switch, which stays off (it breaks
+    # the refresh grace window); token values are stored as keyed hashes by
+    # oauth/token_storage.py (tests/oauth/test_token_storage.py).
     "oauth2_provider.W006",
 ]
 if not SECURE_SSL_REDIRECT:
@@ -269,8 +269,9 @@ OAUTH2_PROVIDER = {
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     # A concurrent retry inside this window gets the same successor; a replay
-    # after it revokes the whole family. (DOT's grace path needs the stored
-    # token values, so token storage stays unhashed: see README "Security".)
+    # after it revokes the whole family. Token values are stored as keyed
+    # hashes by oauth/token_storage.py, which keeps this window working; DOT's
+    # own COMPLIANT_BCP_RFC9700_TOKEN_STORAGE cannot, so it stays off.
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": env.int(
         "REFRESH_TOKEN_GRACE_SECONDS", default=10
     ),

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from oauth2_provider.settings import oauth2_settings
 
 
 class SigningKey(models.Model):
@@ -141,15 +142,16 @@ class Revocation(models.Model):
 class AuthorizationRecord(models.Model):
     """One consent: which tenant it was for, and what its code became.
 
-    Written with the authorization code; the code is stored only as a
-    SHA-256 hash. Redeeming the code marks `redeemed_at` with a conditional
+    Written with the authorization code; the code is stored only as its
+    keyed hash (oauth/token_hashing.py, the same form as DOT's Grant.code).
+    Redeeming the code marks `redeemed_at` with a conditional
     UPDATE, so of two concurrent redemptions exactly one wins. The first
     refresh token's family is linked here, which lets a replayed code revoke
     everything it issued and gives refreshes their tenant back (the client
     never supplies it).
     """
 
-    code_hash = models.CharField(max_length=64, unique=True)
+    code_hash = models.CharField(max_length=80, unique=True)
     application = models.ForeignKey(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
         on_delete=models.CASCADE,
@@ -194,3 +196,29 @@ class IssuedAccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"jti {self.jti} of authorization {self.authorization_id}"
+
+
+class RefreshSuccessor(models.Model):
+    """What a rotation issued, sealed for the refresh token it consumed.
+
+    A client that retries a refresh within the grace window must get the
+    same successor, but token values are stored only as keyed hashes; so
+    the successor's values are kept encrypted under a key derived from the
+    consumed refresh token (oauth/token_sealing.py), which only its holder
+    has. One row per consumed refresh token, written in the rotation's
+    transaction; an older member's row is deleted when its family rotates
+    again (its grace has ended then: DOT refuses it), and every row goes
+    with its refresh token.
+    """
+
+    refresh_token = models.OneToOneField(
+        oauth2_settings.REFRESH_TOKEN_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    sealed = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"successor of refresh token {self.refresh_token_id}"

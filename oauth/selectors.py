@@ -1,7 +1,8 @@
 """Reads of the authorization server's token rows, by the tenant they were for.
 
 DOT's token rows carry no tenant. Two things record it: each access
-token's JWT (`tenant_id` claim, oauth/tokens.py), and the consent's
+token's JWT (`tenant_id` claim, oauth/tokens.py; its row keeps the claims
+next to the token's keyed hash, oauth/token_hashing.py), and the consent's
 AuthorizationRecord, whose `token_family` is the family of every refresh
 token (and so every access token) the consent's code issued.
 
@@ -11,7 +12,6 @@ Also here: where a client's registered redirect sends the browser.
 from collections.abc import Iterable
 from typing import Any
 
-import jwt
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -23,6 +23,7 @@ from oauth2_provider.models import (
 
 from oauth.models import AuthorizationRecord
 from oauth.redirect_uris import redirect_origin
+from oauth.token_hashing import stored_claims
 
 
 def registered_redirect_origin(*, client_id: str, redirect_uri: str) -> str | None:
@@ -44,19 +45,6 @@ def registered_redirect_origin(*, client_id: str, redirect_uri: str) -> str | No
     if not uri or not application.redirect_uri_allowed(uri):
         return None
     return redirect_origin(uri)
-
-
-def token_claims(value: str) -> dict[str, Any] | None:
-    """The claims of a stored access-token JWT (signature not re-checked), or None.
-
-    The rows hold tokens this server signed and stored; only their claims
-    are read here.
-    """
-    try:
-        claims = jwt.decode(value, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def tenant_token_families(*, tenant_ids: Iterable[int]) -> QuerySet[Any]:
@@ -106,7 +94,7 @@ def tenant_access_tokens(
     return [
         row
         for row in rows.only("id", "token")
-        if (claims := token_claims(row.token)) is not None
+        if (claims := stored_claims(row.token)) is not None
         and claims.get("tenant_id") == wanted
     ]
 

@@ -5,11 +5,9 @@ the caller's (helpers), as its docstring says; audit rows are written in
 the same transaction as the change they record.
 """
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 
-import jwt
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,25 +21,19 @@ from oauth.models import (
     IssuedAccessToken,
     Revocation,
 )
+from oauth.token_hashing import stored_claims
 from oauth.tokens import revoke_jti, revoke_subject
 
 
-def hash_code(code: str) -> str:
-    """The SHA-256 hex digest under which a code or token is looked up."""
-    return hashlib.sha256(code.encode()).hexdigest()
+def jti_of(stored: str) -> tuple[str, datetime | None] | None:
+    """Return (jti, exp) of a stored access token, or None if it has none.
 
-
-def jti_of(token_value: str) -> tuple[str, datetime | None] | None:
-    """Return (jti, exp) of a stored access-token JWT, or None if it is not one.
-
-    The token is one this server signed and stored, so its signature is not
-    re-checked here; only its identifiers are read.
+    `stored` is the row's `token` column: the keyed hash and the JWT's
+    claims (oauth/token_hashing.py), which this server signed when it
+    issued the token; only its identifiers are read.
     """
-    try:
-        claims = jwt.decode(token_value, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    jti = claims.get("jti")
+    claims = stored_claims(stored)
+    jti = claims.get("jti") if claims else None
     if not isinstance(jti, str):
         return None
     exp = claims.get("exp")

@@ -12,7 +12,8 @@
   jti a consent issued is kept until it expires, oauth.models.
   IssuedAccessToken);
 - expiry of never-used dynamic registrations;
-- audit rows for every token event, in the token's transaction.
+- audit rows for every token event, in the token's transaction;
+- token values kept only as keyed hashes (oauth/token_storage.py, the base).
 
 Per-request context is stored with `vars(request)[...]` and read the same
 way: oauthlib's Request serves any client parameter as an attribute, so a
@@ -27,15 +28,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, RefreshToken
-from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from oauth import services
+from oauth import services, token_hashing
 from oauth.models import AuthorizationRecord, ClientProfile
 from oauth.resources import allowed_resources
+from oauth.token_storage import HashedTokenStorage
 from tenants.entitlements import entitled_scopes, get_active_membership
 
 CONTEXT_KEY = "mcp_token_context"
@@ -80,7 +81,9 @@ def _invalid_target(request: Request) -> errors.CustomOAuth2Error:
     )
 
 
-class MCPOAuth2Validator(OAuth2Validator):
+class MCPOAuth2Validator(HashedTokenStorage):
+    """This server's policy; `super()` stores and finds the values hashed."""
+
     # --- clients ---------------------------------------------------------
     def _load_application(self, client_id: str, request: Request) -> Any:
         client = super()._load_application(client_id, request)
@@ -114,7 +117,7 @@ class MCPOAuth2Validator(OAuth2Validator):
             raise errors.AccessDeniedError(request=request)
         grant = super()._create_authorization_code(request, code, expires)
         AuthorizationRecord.objects.create(
-            code_hash=services.hash_code(code["code"]),
+            code_hash=token_hashing.stored_form(code["code"]),
             application=request.client,
             user=request.user,
             tenant_id=tenant_id,
@@ -133,7 +136,7 @@ class MCPOAuth2Validator(OAuth2Validator):
     ) -> bool:
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
         record = AuthorizationRecord.objects.filter(
-            code_hash=services.hash_code(code), application=client
+            code_hash__in=token_hashing.candidate_forms(code), application=client
         ).first()
         if record is None:
             return False
@@ -161,7 +164,7 @@ class MCPOAuth2Validator(OAuth2Validator):
     ) -> bool:
         presented = (
             RefreshToken.objects.filter(
-                token_checksum=services.hash_code(refresh_token)
+                token_checksum__in=token_hashing.candidate_checksums(refresh_token)
             )
             .order_by(F("revoked").desc(nulls_first=True))
             .first()
@@ -250,7 +253,11 @@ class MCPOAuth2Validator(OAuth2Validator):
         result = super()._save_bearer_token(token, request, *args, **kwargs)
         refreshed = request.grant_type == "refresh_token"
         minted = vars(request).get(MINTED_KEY) or {}
-        if context is not None and isinstance(minted.get("jti"), str):
+        # A retry in the grace window is answered with the earlier successor
+        # (already in the ledger), not with the token minted for it.
+        issued = token_hashing.unverified_claims(token.get("access_token", "")) or {}
+        fresh = "jti" in minted and issued.get("jti") == minted["jti"]
+        if context is not None and fresh:
             services.record_issued_access_token(
                 record_id=context.record_id,
                 jti=minted["jti"],
@@ -266,7 +273,7 @@ class MCPOAuth2Validator(OAuth2Validator):
             tenant_id=context.tenant_id if context else None,
             user_id=request.user.pk if request.user else None,
             client_id=request.client.client_id,
-            reason=f"scope={token.get('scope', '')} jti={minted.get('jti', '')}",
+            reason=f"scope={token.get('scope', '')} jti={issued.get('jti', '')}",
         )
         return result
 
@@ -282,16 +289,16 @@ class MCPOAuth2Validator(OAuth2Validator):
         application_pk = getattr(request.client, "pk", None)
         if application_pk is None:
             return
-        checksum = services.hash_code(token)
+        checksums = token_hashing.candidate_checksums(token)
         with transaction.atomic():
             access = list(
                 AccessToken.objects.filter(
-                    token_checksum=checksum, application_id=application_pk
+                    token_checksum__in=checksums, application_id=application_pk
                 )
             )
             refresh = list(
                 RefreshToken.objects.filter(
-                    token_checksum=checksum,
+                    token_checksum__in=checksums,
                     application_id=application_pk,
                     revoked__isnull=True,
                 ).select_related("access_token")

@@ -18,7 +18,7 @@ from oauth2_provider.models import AccessToken, RefreshToken, get_application_mo
 from accounts.models import User
 from oauth.keys import active_signing_key
 from oauth.models import AuthorizationRecord
-from oauth.services import hash_code
+from oauth.token_hashing import stored_form
 from oauth.tokens import mint_access_token
 from tenants.demo import seed_demo_data
 from tenants.models import Report, Tenant
@@ -80,7 +80,8 @@ def issue_token(application: Application, username: str, tenant_slug: str) -> st
     """Store the rows a consent and code exchange leave; return the access JWT.
 
     An AuthorizationRecord for the tenant with its refresh-token family, the
-    refresh token, and the access token (a real signed JWT /mcp accepts).
+    refresh token, and the access token (a real signed JWT /mcp accepts),
+    each value stored as the server stores it: as its keyed hash.
     """
     user = User.objects.get(username=username)
     tenant = Tenant.objects.get(slug=tenant_slug)
@@ -95,19 +96,19 @@ def issue_token(application: Application, username: str, tenant_slug: str) -> st
     access = AccessToken.objects.create(
         user=user,
         application=application,
-        token=minted.token,
+        token=stored_form(minted.token),
         expires=timezone.now() + timedelta(minutes=15),
         scope="tools:call",
     )
     RefreshToken.objects.create(
         user=user,
         application=application,
-        token=secrets.token_urlsafe(32),
+        token=stored_form(secrets.token_urlsafe(32)),
         access_token=access,
         token_family=family,
     )
     AuthorizationRecord.objects.create(
-        code_hash=hash_code(secrets.token_urlsafe(16)),
+        code_hash=stored_form(secrets.token_urlsafe(16)),
         application=application,
         user=user,
         tenant=tenant,

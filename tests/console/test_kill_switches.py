@@ -11,7 +11,7 @@ from oauth2_provider.models import RefreshToken
 from accounts.models import User
 from audit.models import AuditEvent
 from oauth.models import ClientProfile, Revocation
-from oauth.selectors import token_claims
+from oauth.token_hashing import stored_form, unverified_claims
 from tenants.models import Tenant, TenantTool
 from tests.console.conftest import issue_token, make_client, signed_in
 
@@ -28,7 +28,7 @@ def _revoked_jtis() -> set[str]:
 
 
 def _jti(token: str) -> str:
-    return token_claims(token)["jti"]
+    return unverified_claims(token)["jti"]
 
 
 def _admin_actions() -> list[AuditEvent]:
@@ -59,7 +59,7 @@ def test_tenant_admin_revokes_a_users_tokens_for_their_tenant_only(seeded, alice
         ("user", str(dave.pk), seeded["tenant-a"].pk)
     ]
     live = RefreshToken.objects.filter(revoked__isnull=True)
-    assert [t.access_token.token for t in live] == [in_b]
+    assert [t.access_token.token for t in live] == [stored_form(in_b)]
     (event,) = _admin_actions()
     assert event.tenant_id == seeded["tenant-a"].pk
     assert event.user_id == User.objects.get(username="alice").pk

@@ -70,8 +70,11 @@ def _drop_access_rows(token: str) -> None:
     """What a refresh leaves: the JWT lives on, its access-token row is gone."""
     from oauth2_provider.models import AccessToken, RefreshToken
 
-    RefreshToken.objects.filter(access_token__token=token).update(access_token=None)
-    AccessToken.objects.filter(token=token).delete()
+    from oauth.token_hashing import stored_form
+
+    stored = stored_form(token)
+    RefreshToken.objects.filter(access_token__token=stored).update(access_token=None)
+    AccessToken.objects.filter(token=stored).delete()
 
 
 async def test_a_tenant_admins_revoke_reaches_tokens_whose_rows_are_gone(
