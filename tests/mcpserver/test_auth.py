@@ -369,7 +369,10 @@ async def test_a_token_is_verified_once_then_answered_from_the_cache(
 
 async def test_a_cached_token_is_refused_once_it_expires(demo: Demo) -> None:
     token = await run_db(
-        demo.token, "carol", lifetime=1, now=int(time.time()) - auth.CLOCK_SKEW_SECONDS
+        demo.token,
+        "carol",
+        lifetime=1,
+        now=int(time.time() - settings.MCP_CLOCK_LEEWAY_SECONDS),
     )
     await revocations.refresh()
     await authenticate(token)  # verified and cached
