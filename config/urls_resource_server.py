@@ -8,6 +8,7 @@ revocation feed, sign-in, account pages and the admin console) is absent:
 Django answers 404, and nothing here reads an OAuth table.
 """
 
+from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 
 from config.health_views import healthz, readyz
@@ -31,3 +32,17 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("", include((resource_metadata, "oauth2_provider"))),
 ]
+
+
+def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """JSON 404: the site's HTML pages (and their links) are not served here."""
+    return JsonResponse(
+        {
+            "error": "not_found",
+            "error_description": "Not served by this resource server.",
+        },
+        status=404,
+    )
+
+
+handler404 = not_found
