@@ -200,10 +200,14 @@ def run_resource_server(
     *,
     name: str = "rs",
     command: list[str] | None = None,
+    port: int | None = None,
     **extra: str,
 ) -> Iterator[LiveServer]:
-    """A resource server of `issuer` on a free port; stopped after."""
-    port = free_port()
+    """A resource server of `issuer` on `port` (default: a free one); stopped after.
+
+    `command` replaces uvicorn (it must serve config.asgi on `port`).
+    """
+    port = port or free_port()
     env = resource_server_env(issuer, credentials, port, **extra)
     log_path = tmp_path / f"{name}.log"
     process = start(env, port, log_path, command=command)

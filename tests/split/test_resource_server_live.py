@@ -7,6 +7,10 @@ or one revoked at the issuer, is refused; an issuer that is not who it
 claims to be, or not there, stops the resource server from starting.
 """
 
+import base64
+import json
+import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +117,15 @@ def test_a_token_revoked_at_the_issuer_is_refused_within_two_seconds(
     assert delay < 2.0
 
 
+def _with_kid(token: str, kid: str) -> str:
+    """`token` with its header's `kid` replaced (the signature no longer matters)."""
+    header, payload, signature = token.split(".")
+    fields = json.loads(base64.urlsafe_b64decode(header + "=="))
+    fields["kid"] = kid
+    encoded = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=")
+    return ".".join([encoded.decode(), payload, signature])
+
+
 def _refused_start(
     issuer: LiveServer, credentials: Credentials, tmp_path: Path, **env: str
 ) -> str:
@@ -154,3 +167,92 @@ def test_an_unreachable_issuer_or_wrong_credentials_refuse_the_start(
     )
     assert "cannot read the issuer's revocation feed" in log
     assert "HTTP 401 invalid_client" in log
+
+
+def test_a_resource_server_never_queries_an_oauth_table(
+    issuer: LiveServer, credentials: Credentials, tmp_path: Path
+) -> None:
+    """Every statement of a live resource server, captured, names no OAuth table."""
+    sql_log = tmp_path / "statements.sql"
+    sql_log.touch()
+    port = free_port()
+    command = [sys.executable, "-m", "tests.split.sql_logging_server", str(port)]
+    with run_resource_server(
+        issuer,
+        credentials,
+        tmp_path,
+        name="rs-sql",
+        command=command,
+        port=port,
+        SQL_LOG_PATH=str(sql_log),
+    ) as rs:
+        good = mint(issuer, rs.mcp_url)["token"]
+        revoked = mint(issuer, rs.mcp_url)
+        assert call(rs.mcp_url, good).status_code == 200
+        assert call(rs.mcp_url, revoked["token"]).status_code == 200
+        revoke(issuer, revoked["claims"]["jti"])
+        time.sleep(1.5)  # polls of the feed and of the subjects' status
+        assert call(rs.mcp_url, revoked["token"]).status_code == 401
+        assert (
+            call(rs.mcp_url, mint(issuer, issuer.mcp_url)["token"]).status_code == 401
+        )
+        forged = mint(issuer, rs.mcp_url, username="alice")["token"]
+        assert call(rs.mcp_url, _with_kid(forged, "forged")).status_code == 401
+        for route in [
+            "/readyz",
+            "/healthz",
+            "/.well-known/oauth-protected-resource",
+            *AS_ROUTES,
+        ]:
+            httpx2.get(f"{rs.url}{route}", timeout=10)
+        assert call(rs.mcp_url, good).status_code == 200
+    statements = sql_log.read_text().splitlines()
+    assert any("tenants_membership" in sql for sql in statements), statements[:5]
+    assert any("audit_auditevent" in sql for sql in statements)
+    oauth = [sql for sql in statements if re.search(r"\boauth(2_provider)?_", sql)]
+    assert oauth == []
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted", "refused", "why"),
+    [
+        # The resource server's clock is 2 minutes ahead: a token that expired
+        # (in its view) 30 s ago is within the leeway, 90 s ago is not.
+        (120, {"exp": 90}, {"exp": 30}, "token expired"),
+        # 2 minutes behind: a token issued (in its view) 30 s from now is within
+        # the leeway, 120 s from now is not.
+        (-120, {"iat": -90, "nbf": -90}, {"iat": 0, "nbf": 0}, "token not yet valid"),
+    ],
+)
+def test_clock_skew_within_the_leeway_is_tolerated_and_beyond_it_refused(
+    issuer: LiveServer,
+    credentials: Credentials,
+    tmp_path: Path,
+    offset: int,
+    accepted: dict[str, int],
+    refused: dict[str, int],
+    why: str,
+) -> None:
+    with run_resource_server(
+        issuer,
+        credentials,
+        tmp_path,
+        MCP_TEST_HOOKS="true",
+        MCP_TEST_CLOCK_OFFSET_SECONDS=str(offset),
+        MCP_CLOCK_LEEWAY_SECONDS="60",
+    ) as rs:
+        good = mint(issuer, rs.mcp_url, offsets={"exp": 900, **accepted})
+        assert call(rs.mcp_url, good["token"]).status_code == 200
+        bad = mint(issuer, rs.mcp_url, offsets={"exp": 900, **refused})
+        response = call(rs.mcp_url, bad["token"])
+        assert response.status_code == 401
+        assert response.json()["error_description"] == why
+
+
+def test_a_clock_offset_needs_the_test_hooks_switch(
+    issuer: LiveServer, credentials: Credentials, tmp_path: Path
+) -> None:
+    log = _refused_start(
+        issuer, credentials, tmp_path, MCP_TEST_CLOCK_OFFSET_SECONDS="120"
+    )
+    assert "MCP_TEST_CLOCK_OFFSET_SECONDS is for tests only" in log
