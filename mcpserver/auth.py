@@ -22,7 +22,7 @@ unreachable for longer than MCP_ISSUER_UNREACHABLE_SECONDS, a token this
 process has not accepted before is refused (fail closed, 503).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jwt
@@ -150,6 +150,7 @@ class _Verified:
     principal: Principal
     claims: dict[str, Any]
     key: VerificationKey
+    accepted: bool = False  # authenticate() let it through at least once
 
 
 class VerifiedTokens:
@@ -180,6 +181,16 @@ class VerifiedTokens:
             del self._entries[token]
             return None
         return entry
+
+    def accepted(self, token: str) -> bool:
+        """Whether `token` verified and was let through before (still cached)."""
+        entry = self.get(token)
+        return entry is not None and entry.accepted
+
+    def mark_accepted(self, token: str) -> None:
+        entry = self._entries.get(token)
+        if entry is not None and not entry.accepted:
+            self._entries[token] = replace(entry, accepted=True)
 
     def put(self, token: str, entry: _Verified) -> None:
         if len(self._entries) >= self.MAX_ENTRIES:
@@ -259,7 +270,7 @@ async def authenticate(token: str) -> Principal:
     user, tenant or client.
     """
     await revocations.ensure_fresh()
-    seen = VERIFIED.get(token) is not None
+    seen = VERIFIED.accepted(token)
     try:
         principal, claims = decode_access_token(token)
     except _UnknownKid as unknown:
@@ -291,8 +302,10 @@ async def authenticate(token: str) -> Principal:
         refusal = "scope exceeds the member's current role"
     if refusal is not None:
         raise InvalidToken(refusal, claims=claims)
-    if not seen and (outage := REMOTE_FEED.unseen_refusal()) is not None:
-        raise FeedUnavailable(outage)
+    if not seen:
+        if (outage := REMOTE_FEED.unseen_refusal()) is not None:
+            raise FeedUnavailable(outage)
+        VERIFIED.mark_accepted(token)
     return principal
 
 
