@@ -32,8 +32,15 @@ from mcpserver import clock, revocations
 from mcpserver.jwks_cache import JWKS
 from mcpserver.keystore import ALLOWED_ALGORITHMS, KEYS, VerificationKey
 from mcpserver.remote_feed import REMOTE_FEED
+from mcpserver.token_claims import (
+    InvalidToken,
+    check_times,
+    nonempty_str,
+    positive_int,
+    required_claims,
+    scopes,
+)
 from oauth.keys import JWT_TYPE
-from oauth.tokens import REQUIRED_CLAIMS
 
 MAX_TOKEN_BYTES = 8192
 
@@ -54,79 +61,10 @@ class Principal:
     token: str = field(repr=False)
 
 
-class InvalidToken(Exception):
-    """The token is refused (HTTP 401 `invalid_token`).
-
-    `claims` is set when the token was authentic (our signature) but is
-    refused anyway (revoked, subject disabled), so the refusal can be
-    attributed and audited.
-    """
-
-    def __init__(self, description: str, *, claims: dict[str, Any] | None = None):
-        super().__init__(description)
-        self.description = description
-        self.claims = claims
-
-
 class _UnknownKid(Exception):
     def __init__(self, kid: str) -> None:
         super().__init__(kid)
         self.kid = kid
-
-
-def _positive_int(value: Any, claim: str) -> int:
-    if isinstance(value, str) and value.isdigit() and not value.startswith("0"):
-        return int(value)
-    raise InvalidToken(f"malformed {claim} claim")
-
-
-def _nonempty_str(value: Any, claim: str) -> str:
-    if isinstance(value, str) and value:
-        return value
-    raise InvalidToken(f"malformed {claim} claim")
-
-
-def _scopes(value: Any, claim: str) -> frozenset[str]:
-    """A space-separated string; from another issuer also a list of strings."""
-    if isinstance(value, str):
-        return frozenset(value.split())
-    if (
-        settings.MCP_AUTHORIZATION_SERVER
-        and isinstance(value, list)
-        and all(isinstance(item, str) and item for item in value)
-    ):
-        return frozenset(value)
-    raise InvalidToken(f"malformed {claim} claim")
-
-
-def _required_claims() -> list[str]:
-    """REQUIRED_CLAIMS, with the tenant and scope claims as mapped."""
-    mapped = {
-        "tenant_id": settings.MCP_TOKEN_TENANT_CLAIM,
-        "scope": settings.MCP_TOKEN_SCOPE_CLAIM,
-    }
-    return [mapped.get(claim, claim) for claim in REQUIRED_CLAIMS]
-
-
-def _check_times(claims: dict[str, Any]) -> None:
-    """`iat`, `nbf` and `exp` against this process's clock, with the leeway.
-
-    PyJWT's own checks read the unshifted wall clock; these are its rules
-    (an integer each; exp <= now - leeway is expired; nbf or iat after
-    now + leeway is not yet valid) on `clock.now()`.
-    """
-    now, leeway = clock.now(), clock.leeway()
-    times = {}
-    for claim in ("iat", "nbf", "exp"):
-        if claim in claims:
-            try:
-                times[claim] = int(claims[claim])
-            except (ValueError, TypeError, OverflowError):
-                raise InvalidToken("invalid token") from None
-    if any(times.get(claim, -1) > now + leeway for claim in ("iat", "nbf")):
-        raise InvalidToken("token not yet valid")
-    if times["exp"] <= now - leeway:
-        raise InvalidToken("token expired")
 
 
 def _principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
@@ -134,12 +72,12 @@ def _principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     tenant_claim = settings.MCP_TOKEN_TENANT_CLAIM
     tenant_slug = claims.get("tenant", "")
     return Principal(
-        user_id=_positive_int(claims["sub"], "sub"),
-        tenant_id=_positive_int(claims[tenant_claim], tenant_claim),
+        user_id=positive_int(claims["sub"], "sub"),
+        tenant_id=positive_int(claims[tenant_claim], tenant_claim),
         tenant_slug=tenant_slug if isinstance(tenant_slug, str) else "",
-        client_id=_nonempty_str(claims["client_id"], "client_id"),
-        scopes=_scopes(claims[scope_claim], scope_claim),
-        jti=_nonempty_str(claims["jti"], "jti"),
+        client_id=nonempty_str(claims["client_id"], "client_id"),
+        scopes=scopes(claims[scope_claim], scope_claim),
+        jti=nonempty_str(claims["jti"], "jti"),
         exp=int(claims["exp"]),
         token=token,
     )
@@ -238,9 +176,9 @@ def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
             audience=settings.MCP_RESOURCE_URL,
             issuer=settings.MCP_AUTHORIZATION_SERVER or settings.PUBLIC_URL,
             options={
-                "require": _required_claims(),
+                "require": required_claims(),
                 "strict_aud": True,
-                # Checked by _check_times, on this process's clock.
+                # Checked by check_times, on this process's clock.
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
@@ -254,7 +192,7 @@ def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
         raise InvalidToken("bad signature") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken("invalid token") from exc
-    _check_times(claims)
+    check_times(claims)
     principal = _principal_from_claims(claims, token)
     VERIFIED.put(token, _Verified(principal, claims, key))
     return principal, claims
