@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.live_server import LiveServer, free_port
 from tests.split.servers import (
@@ -256,3 +258,49 @@ def test_a_clock_offset_needs_the_test_hooks_switch(
         issuer, credentials, tmp_path, MCP_TEST_CLOCK_OFFSET_SECONDS="120"
     )
     assert "MCP_TEST_CLOCK_OFFSET_SECONDS is for tests only" in log
+
+
+async def test_the_sdk_client_lists_and_calls_tools_on_the_resource_server(
+    issuer: LiveServer, rs: LiveServer
+) -> None:
+    token = mint(issuer, rs.mcp_url, username="alice", scope="tools:call admin")
+    headers = {"Authorization": f"Bearer {token['token']}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(rs.mcp_url, http_client=http)) as client,
+    ):
+        tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+        assert tools == ["admin_purge", "echo", "search_documents"]
+        echo = await client.call_tool("echo", {"message": "across the boundary"})
+        assert echo.content[0].text == "across the boundary"
+        assert not echo.is_error
+
+
+def test_another_issuers_claim_names_are_mapped(
+    issuer: LiveServer, credentials: Credentials, tmp_path: Path
+) -> None:
+    """An issuer that puts the tenant in `org` and the scopes in a `scp` list."""
+    with run_resource_server(
+        issuer,
+        credentials,
+        tmp_path,
+        MCP_TOKEN_TENANT_CLAIM="org",
+        MCP_TOKEN_SCOPE_CLAIM="scp",
+    ) as rs:
+        usual = mint(issuer, rs.mcp_url)
+        claims = usual["claims"]
+        mapped = mint(
+            issuer,
+            rs.mcp_url,
+            org=claims["tenant_id"],
+            scp=["tools:call"],
+            tenant_id=None,
+            scope=None,
+        )
+        assert call(rs.mcp_url, mapped["token"]).status_code == 200
+        refused = call(rs.mcp_url, usual["token"])  # no `org`, no `scp`
+        assert refused.status_code == 401
+        assert refused.json()["error_description"] in {
+            "missing org claim",
+            "missing scp claim",
+        }
