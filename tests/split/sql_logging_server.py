@@ -3,16 +3,15 @@
 `python -m tests.split.sql_logging_server PORT` with SQL_LOG_PATH set: each
 database connection the process opens (any thread: the MCP app's database
 threads, the audit writer, Django's) logs every statement, whitespace-
-collapsed, one per line. On SQLite the driver's own trace callback does it,
-so statements sent through a raw DB-API cursor (the audit writer's batch
-INSERT) are caught too; on PostgreSQL Django's execute wrappers do (the
-audit writer's raw statements, which touch only audit tables, are not).
+collapsed, one per line, at the driver: SQLite's trace callback, or on
+PostgreSQL a logging subclass of the connection's psycopg cursor class. So
+statements sent through a raw DB-API cursor (the audit writer's batch
+INSERT) are caught as well as the ORM's.
 """
 
 import os
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import django
@@ -32,18 +31,39 @@ def _write(sql: str) -> None:
         log.write(" ".join(str(sql).split()) + "\n")
 
 
-def _log(
-    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-) -> Any:
-    _write(sql)
-    return execute(sql, params, many, context)
+_logging_classes: dict[type, type] = {}
+
+
+def _logging_cursor(base: type) -> type:
+    """`base` (a psycopg cursor class) writing each statement before it runs."""
+    if getattr(base, "logs_statements", False):
+        return base
+    if base not in _logging_classes:
+
+        class LoggingCursor(base):  # type: ignore[misc, valid-type]
+            logs_statements = True
+
+            def _text(self, query: Any) -> str:
+                return query if isinstance(query, str) else query.as_string(self)
+
+            def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                _write(self._text(query))
+                return super().execute(query, *args, **kwargs)
+
+            def executemany(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                _write(self._text(query))
+                return super().executemany(query, *args, **kwargs)
+
+        _logging_classes[base] = LoggingCursor
+    return _logging_classes[base]
 
 
 def _install(sender: Any, connection: Any, **kwargs: Any) -> None:
+    raw = connection.connection
     if connection.vendor == "sqlite":
-        connection.connection.set_trace_callback(_write)
-    elif _log not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_log)
+        raw.set_trace_callback(_write)
+    else:
+        raw.cursor_factory = _logging_cursor(raw.cursor_factory)
 
 
 connection_created.connect(_install)
