@@ -44,6 +44,11 @@ def register(
     _CHECKS.append(Check(name, run, when))
 
 
+def unregister(name: str) -> None:
+    """Remove the check `name` (if registered)."""
+    _CHECKS[:] = [check for check in _CHECKS if check.name != name]
+
+
 def run_checks() -> dict[str, CheckResult]:
     """Every applicable check's result, by name; a check that raises fails."""
     results = {}
