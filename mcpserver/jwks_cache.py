@@ -4,7 +4,9 @@ The keys that verify tokens (mcpserver/keystore.py `KEYS`) come from the
 `jwks_uri` of the issuer's metadata:
 
 - kept for the `Cache-Control: max-age` the issuer sent, at most
-  MCP_JWKS_MAX_CACHE_SECONDS (no max-age: that bound), then refetched in
+  MCP_JWKS_MAX_CACHE_SECONDS (no max-age: that bound) and at least
+  MCP_JWKS_UNKNOWN_KID_INTERVAL_SECONDS (so `max-age=0` or `no-cache`
+  cannot make us fetch nonstop), then refetched in
   the background; a failed refetch is retried every
   MCP_JWKS_UNKNOWN_KID_INTERVAL_SECONDS and the cached keys stay in use
   (a token signed by them keeps verifying; `/readyz` says they are stale);

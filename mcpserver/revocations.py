@@ -20,6 +20,12 @@ older than MAX_AGE_SECONDS, a request joins the poll in progress (or starts
 one) for at most MCP_DB_TIMEOUT_SECONDS; if that fails, no token is
 accepted (`FeedUnavailable`): the check fails closed. No lock is held
 across a database wait, so a hung poll never stalls requests beyond that.
+
+In resource-server mode (`configure(trust_local=False)`) this poll reads
+only users, tenants and memberships; the feed entries, the disabled
+subjects and the keys come from the issuer over HTTP
+(mcpserver/remote_feed.py, mcpserver/jwks_cache.py), with their own
+freshness bound (MCP_ISSUER_UNREACHABLE_SECONDS).
 """
 
 import asyncio
