@@ -13,11 +13,15 @@ The keys that verify tokens (mcpserver/keystore.py `KEYS`) come from the
 - a token naming an unknown `kid` triggers one refetch, at most one per
   MCP_JWKS_UNKNOWN_KID_INTERVAL_SECONDS per process, however many such
   tokens arrive (a flood of forged kids cannot make us hammer the issuer);
-  concurrent callers share the fetch in progress (SharedTask, no lock);
+  concurrent callers share the fetch in progress (SharedTask, no lock) and
+  wait for it at most `request_wait` (half the request's own deadline,
+  MCP_DB_TIMEOUT_SECONDS), so a black-holed issuer costs them a 401, never
+  a timeout; the fetch itself goes on for the next token;
 - a key is used only with the `alg` it declares, RS256 or ES256; a key
   without `alg`, with another, or that does not parse is ignored.
 """
 
+import asyncio
 import logging
 import re
 import time
@@ -80,6 +84,7 @@ class JwksCache:
         self._client: httpx2.AsyncClient | None = None
         self._max_cache = 300.0
         self._unknown_interval = 10.0
+        self._request_wait = 1.0
         self._fetched_at: float | None = None  # monotonic, last success
         self._expires_at = float("-inf")
         self._last_unknown = float("-inf")
@@ -93,11 +98,13 @@ class JwksCache:
         client: httpx2.AsyncClient,
         max_cache: float,
         unknown_interval: float,
+        request_wait: float,
     ) -> None:
         self.clear()
         self.active = True
         self._url, self._client = url, client
         self._max_cache, self._unknown_interval = max_cache, unknown_interval
+        self._request_wait = request_wait
 
     async def refresh(self) -> None:
         """Fetch the JWKS now (or join the fetch in progress); raise on failure."""
@@ -134,8 +141,9 @@ class JwksCache:
                 return False
             self._last_unknown = now
         try:
-            await self.refresh()
-        except IssuerUnavailable:
+            async with asyncio.timeout(self._request_wait):
+                await self.refresh()
+        except (IssuerUnavailable, TimeoutError):
             return False
         return KEYS.get(kid) is not None
 

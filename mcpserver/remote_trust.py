@@ -61,6 +61,10 @@ async def connected() -> AsyncIterator[None]:
                 client=client,
                 max_cache=settings.MCP_JWKS_MAX_CACHE_SECONDS,
                 unknown_interval=settings.MCP_JWKS_UNKNOWN_KID_INTERVAL_SECONDS,
+                request_wait=min(
+                    settings.MCP_ISSUER_TIMEOUT_SECONDS,
+                    settings.MCP_DB_TIMEOUT_SECONDS / 2,
+                ),
             )
             REMOTE_FEED.configure(
                 feed=FEED,

@@ -2,12 +2,16 @@
 
 Live processes: the issuer is SIGKILLed (by the PIDs this test started)
 while calls continue on the resource server, then restarted on the same
-port and database; and a flood of tokens with forged `kid`s is sent to the
-resource server while the issuer's access log counts its JWKS fetches.
+port and database; it is SIGSTOPped (hung: connections accepted, never
+answered) while an unknown `kid` arrives; and a flood of tokens with
+forged `kid`s is sent to the resource server while the issuer's access log
+counts its JWKS fetches.
 """
 
 import base64
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +21,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.faults.kill import kill_server, restart_server
+from tests.faults.kill import descendants, kill_server, restart_server
 from tests.live_server import LiveServer
 from tests.split.servers import Credentials, call, mint, run_resource_server
 
@@ -130,3 +134,26 @@ def test_a_forged_kid_flood_fetches_the_jwks_at_most_once_per_10_seconds(
     assert 1 <= fetches <= int(elapsed // 10) + 1, (fetches, len(statuses), elapsed)
     # The genuine token was never disturbed.
     assert call(rs.mcp_url, token).status_code == 200
+
+
+def test_a_hung_issuer_costs_an_unknown_kid_a_401_not_a_timeout(
+    issuer: LiveServer, rs: LiveServer
+) -> None:
+    """SIGSTOP: the issuer's socket accepts but nothing ever answers."""
+    token = mint(issuer, rs.mcp_url)["token"]
+    assert call(rs.mcp_url, token).status_code == 200
+    assert issuer.process is not None
+    pids = [*descendants(issuer.process.pid), issuer.process.pid]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        forged = call(rs.mcp_url, _with_kid(token, uuid.uuid4().hex))
+        waited = time.monotonic() - started
+        assert forged.status_code == 401
+        assert forged.json()["error_description"] == "unknown signing key"
+        assert waited < 2.0
+        assert call(rs.mcp_url, token).status_code == 200
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
