@@ -14,10 +14,22 @@ credentials; 401 `invalid_client` with `WWW-Authenticate: Basic`, 403
   answers repeat the entries of the last 30 s (oauth/revocation_selectors.py);
 - `disabled`: the users, tenants (pks) and clients (client_ids) refused
   outright, always complete.
+
+Client secrets are stored hashed with the password hasher (PBKDF2: most of
+a second of CPU per check), and a resource server polls about twice a
+second: a successful check is remembered in this process for
+_REMEMBER_SECONDS, keyed by an HMAC of the presented credentials, so the
+hash is computed about once a minute per resource server. The client must
+still exist and be marked resource server on every request; a changed
+secret stops the old one within _REMEMBER_SECONDS.
 """
 
+import hashlib
+import hmac
+import time
 from http import HTTPStatus
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from oauth2_provider.oauth2_backends import get_oauthlib_core
@@ -27,9 +39,46 @@ from oauth.errors import NO_STORE, oauth_error
 from oauth.models import ClientProfile
 from oauth.revocation_selectors import load_disabled_subjects, load_revocations
 
+_REMEMBER_SECONDS = 60.0
+_MAX_REMEMBERED = 1024
+_remembered: dict[bytes, tuple[float, int]] = {}  # digest -> (until, application pk)
+
+
+def _credentials_digest(request: HttpRequest) -> bytes | None:
+    """A keyed digest of the Basic credentials presented, or None."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    key = hashlib.sha256(f"oauth.feed-client:{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(key, value.strip().encode(), "sha256").digest()
+
+
+def _remembered_client(digest: bytes | None) -> int | None:
+    entry = _remembered.get(digest) if digest is not None else None
+    if entry is None or entry[0] < time.monotonic():
+        return None
+    return entry[1]
+
+
+def _remember(digest: bytes | None, application_pk: int) -> None:
+    if digest is None:
+        return
+    if len(_remembered) >= _MAX_REMEMBERED:
+        _remembered.clear()
+    _remembered[digest] = (time.monotonic() + _REMEMBER_SECONDS, application_pk)
+
 
 def _refuse_unless_resource_server(request: HttpRequest) -> HttpResponse | None:
     """None for a resource-server client's request, else the refusal."""
+    digest = _credentials_digest(request)
+    application_pk = _remembered_client(digest)
+    if (
+        application_pk is not None
+        and ClientProfile.objects.filter(
+            application_id=application_pk, is_resource_server=True
+        ).exists()
+    ):
+        return None
     core = get_oauthlib_core()
     uri, http_method, body, headers = core._extract_params(request)
     oauthlib_request = OAuthlibRequest(uri, http_method, body, headers)
@@ -47,6 +96,7 @@ def _refuse_unless_resource_server(request: HttpRequest) -> HttpResponse | None:
             "Only resource servers may read the revocation feed.",
             HTTPStatus.FORBIDDEN,
         )
+    _remember(digest, oauthlib_request.client.pk)
     return None
 
 

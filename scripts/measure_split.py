@@ -8,7 +8,9 @@ DATABASE_URL names PostgreSQL), then prints:
   server's first 401 for that token (`--revocations` tokens, each polled
   every 10 ms);
 - how many times the issuer served its JWKS while `--flood-seconds` of
-  tokens with random (forged) `kid`s hit the resource server from 4 threads.
+  tokens with random (forged) `kid`s hit the resource server from 4 threads;
+- the issuer's CPU time per second of wall time while an idle resource
+  server polls its feed (`--idle-seconds`).
 
     .venv/bin/python scripts/measure_split.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
@@ -96,22 +98,39 @@ def flood(issuer, rs, seconds: float) -> tuple[int, int, float]:
     return issuer.log().count(JWKS_FETCH) - before, sent, elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cost(issuer, seconds: float) -> float:
+    """The issuer's CPU seconds per wall second while the RS only polls."""
+    before = cpu_seconds(issuer.process.pid)
+    time.sleep(seconds)
+    return (cpu_seconds(issuer.process.pid) - before) / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--revocations", type=int, default=10)
     parser.add_argument("--flood-seconds", type=float, default=30.0)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp)
         with run_live_server(path, host="127.0.0.1", log_level="info") as issuer:
             credentials = create_clients(issuer)
             with run_resource_server(issuer, credentials, path) as rs:
+                time.sleep(2)  # start-up done
+                idle = idle_cost(issuer, args.idle_seconds)
                 delays = revocation_delays(issuer, rs, args.revocations)
                 fetches, sent, elapsed = flood(issuer, rs, args.flood_seconds)
     database = (
         "PostgreSQL" if "postgres" in os.environ.get("DATABASE_URL", "") else "SQLite"
     )
     print(f"database: {database}")
+    print(f"issuer CPU while one RS polls its feed: {idle:.3f} s per second")
     print(
         f"revocation delay over {len(delays)} tokens: median "
         f"{statistics.median(delays):.3f} s, max {max(delays):.3f} s"

@@ -107,3 +107,16 @@ def test_a_cursor_we_did_not_send_is_400() -> None:
     response = _get(_client(resource_server=True), since="-1; drop")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"] == "invalid_request"
+
+
+def test_remembered_credentials_open_nothing_else() -> None:
+    """A good check is remembered (PBKDF2 is slow); other credentials are not."""
+    authorization = _client(resource_server=True)
+    assert _get(authorization).status_code == HTTPStatus.OK
+    client_id = base64.b64decode(authorization.split()[1]).decode().split(":")[0]
+    wrong = base64.b64encode(f"{client_id}:not-the-secret".encode()).decode()
+    assert _get(f"Basic {wrong}").status_code == HTTPStatus.UNAUTHORIZED
+    ClientProfile.objects.filter(application__client_id=client_id).update(
+        is_resource_server=False
+    )
+    assert _get(authorization).status_code == HTTPStatus.FORBIDDEN
