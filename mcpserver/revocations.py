@@ -45,18 +45,12 @@ from mcpserver.subject_status import (
     SubjectTracker,
     load_subject_states,
 )
-from oauth.revocation_selectors import (
-    LOOKBACK as _LOOKBACK,  # noqa: F401 - tests read the window here
-)
 from oauth.revocation_selectors import RevocationRow, load_revocations
 
 logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 1.0
 """No token is accepted on revocation data older than this (seconds)."""
-
-__all__ = ["RevocationFeed", "RevocationRow", "load_revocations"]
-
 
 class FeedUnavailable(Exception):
     """The revocation data could not be refreshed; tokens cannot be accepted."""
