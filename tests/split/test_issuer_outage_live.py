@@ -54,7 +54,21 @@ def rs(
         yield server
 
 
-def test_the_issuer_killed_then_restarted(issuer: LiveServer, rs: LiveServer) -> None:
+def test_the_issuer_killed_then_restarted(
+    issuer: LiveServer, credentials: Credentials, tmp_path: Path
+) -> None:
+    with run_resource_server(
+        issuer,
+        credentials,
+        tmp_path,
+        MCP_ISSUER_UNREACHABLE_SECONDS=str(UNREACHABLE_BOUND),
+        # The JWKS goes stale 3 s after each fetch (the issuer says 60 s).
+        MCP_JWKS_MAX_CACHE_SECONDS="3",
+    ) as rs:
+        _kill_and_restart(issuer, rs)
+
+
+def _kill_and_restart(issuer: LiveServer, rs: LiveServer) -> None:
     seen = mint(issuer, rs.mcp_url)["token"]
     unseen_within_bound = mint(issuer, rs.mcp_url, username="alice")["token"]
     unseen_after_bound = mint(issuer, rs.mcp_url, username="bob")["token"]
@@ -83,10 +97,11 @@ def test_the_issuer_killed_then_restarted(issuer: LiveServer, rs: LiveServer) ->
     assert "Retry-After" in refused.headers
     ready = _readyz(rs)
     assert ready.status_code == 503
-    assert (
-        "refusing tokens not seen before"
-        in (ready.json()["checks"]["revocation_feed"]["detail"])
-    )
+    checks = ready.json()["checks"]
+    assert "refusing tokens not seen before" in checks["revocation_feed"]["detail"]
+    # Keys past their max-age are still used (and said to be stale).
+    assert checks["jwks"]["ok"] is True
+    assert checks["jwks"]["detail"].startswith("stale")
 
     restart_server(issuer)
     deadline = time.monotonic() + 5
