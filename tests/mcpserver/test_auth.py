@@ -19,7 +19,7 @@ from oauth2_provider.models import get_application_model
 
 from accounts.models import User
 from audit.models import AuditEvent
-from mcpserver import auth, keystore, revocations
+from mcpserver import keystore, revocations
 from mcpserver.auth import InvalidToken, authenticate
 from mcpserver.db import run_db
 from oauth.keys import active_signing_key, rotate_signing_key, sign_access_token
