@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 MAX_AGE_SECONDS = 1.0
 """No token is accepted on revocation data older than this (seconds)."""
 
+
 class FeedUnavailable(Exception):
     """The revocation data could not be refreshed; tokens cannot be accepted."""
 
