@@ -67,13 +67,19 @@ def test_tools_answer_with_a_token_the_issuer_signed_for_this_resource(
     assert response.json()["result"]["content"][0]["text"] == "split"
 
 
-def test_a_token_for_the_issuers_own_resource_is_refused(
+def test_a_token_for_another_resource_or_from_another_issuer_is_refused(
     issuer: LiveServer, rs: LiveServer
 ) -> None:
-    response = call(rs.mcp_url, mint(issuer, issuer.mcp_url)["token"])
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_token"
-    assert "not issued for this resource" in response.json()["error_description"]
+    for token in (
+        mint(issuer, issuer.mcp_url)["token"],  # the issuer's own /mcp
+        mint(issuer, rs.mcp_url, iss="http://evil.example")["token"],
+    ):
+        response = call(rs.mcp_url, token)
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_token"
+        assert (
+            response.json()["error_description"] == "token not issued for this resource"
+        )
 
 
 def test_the_metadata_names_the_issuer_and_authorization_routes_are_absent(
