@@ -18,7 +18,10 @@ from oauth2_provider.models import get_application_model
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from oauth import admin_tokens  # noqa: F401 - registers the token admins
+from oauth import (  # noqa: F401 - registers the token and registry admins
+    admin_resource_servers,
+    admin_tokens,
+)
 from oauth.admin_kill_switches import (
     SuperuserActions,
     disable_clients,

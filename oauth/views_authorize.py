@@ -6,7 +6,8 @@ deployment needs:
 - the query is cleaned first (unknown scopes such as `offline_access` are
   dropped, `approval_prompt` is ignored so consent can never be skipped by
   the client) with a redirect to the cleaned URL;
-- PKCE must be S256 and `resource` must be this server's /mcp;
+- PKCE must be S256 and `resource` must be this server's /mcp or one
+  enabled registered resource server (oauth/resources.py);
 - a user with several tenants chooses one (POSTed with CSRF, kept in the
   session for this exact request, so a client cannot preselect it);
 - granted scopes = requested ∩ what the membership entitles, shown on the
@@ -119,7 +120,10 @@ class MCPAuthorizationView(AuthorizationView):
             description = "PKCE with code_challenge_method=S256 is required."
         elif allowed_resources(request.GET.getlist("resource")) is None:
             error_code = "invalid_target"
-            description = f"resource must be {settings.MCP_RESOURCE_URL}."
+            description = (
+                f"resource must be {settings.MCP_RESOURCE_URL} or one enabled "
+                "registered resource server."
+            )
         if description is None:
             return None
         return OAuthToolkitError(
