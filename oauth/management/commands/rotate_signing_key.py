@@ -40,9 +40,10 @@ class Command(BaseCommand):
         if options["immediately"]:
             self.stdout.write("Every earlier key was withdrawn from the JWKS.")
         for other in published_keys():
-            if other.pk == key.pk:
+            until = published_until(other)
+            if other.pk == key.pk or other.retired_at is None or until is None:
                 continue
             self.stdout.write(
-                f"Key {other.kid} signs until {other.retired_at.isoformat()} and "
-                f"stays in the JWKS until {published_until(other).isoformat()}."
+                f"Key {other.kid} signs until {other.retired_at.isoformat()} (at "
+                f"the latest) and stays in the JWKS until {until.isoformat()}."
             )
