@@ -17,8 +17,8 @@ from django.http import HttpRequest
 
 from oauth.models import ResourceServer
 from oauth.resource_servers import (
-    AlreadyRegistered,
     InvalidResource,
+    RegistrationRefused,
     canonical_resource_url,
     register_resource_server,
 )
@@ -74,7 +74,7 @@ class ResourceServerAdmin(AuditedAdmin, SuperuserOnlyAdmin):
             registration = register_resource_server(
                 resource=obj.resource, name=obj.name, actor_id=request.user.pk
             )
-        except (InvalidResource, AlreadyRegistered) as exc:  # raced another add
+        except (InvalidResource, RegistrationRefused) as exc:  # raced another add
             raise forms.ValidationError(str(exc)) from exc
         obj.pk = registration.resource_server.pk
         obj.application = registration.resource_server.application

@@ -10,8 +10,10 @@ only its hash is stored (DOT's `ClientSecretField`).
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_application_model
@@ -27,8 +29,8 @@ class InvalidResource(ValueError):
     """A resource URL that cannot be registered; the message says why."""
 
 
-class AlreadyRegistered(ValueError):
-    """The resource has a client already; the message says how to proceed."""
+class RegistrationRefused(ValueError):
+    """A registration or secret rotation that cannot be done; says why."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def enabled_resource(url: str) -> str | None:
     return canonical if exists else None
 
 
-def _new_client(*, name: str) -> tuple[object, str]:
+def _new_client(*, name: str) -> tuple[Any, str]:
     secret = generate_client_secret()
     Application = get_application_model()
     application = Application(
@@ -119,13 +121,17 @@ def register_resource_server(
 ) -> Registration:
     """Register `resource` (or give its client a new secret) and audit it.
 
-    Canonicalises `resource` (InvalidResource if it cannot be one). A new
+    Canonicalises `resource` (InvalidResource if it cannot be one, or is
+    this server's own /mcp, for which tokens are always issued). A new
     resource gets a row and a new confidential client. A registered one
-    raises AlreadyRegistered, unless `rotate_secret`: then its client gets
-    a new secret (the old one stops working) and nothing else changes.
+    raises RegistrationRefused, unless `rotate_secret`: then its client
+    gets a new secret (the old one stops working) and nothing else changes;
+    `rotate_secret` for an unregistered resource raises RegistrationRefused.
     Runs in (or joins) one transaction with its `admin_action` audit row.
     """
     canonical = canonical_resource_url(resource)
+    if canonical == canonical_resource_url(settings.MCP_RESOURCE_URL):
+        raise InvalidResource(f"{canonical} is this server's own /mcp")
     existing = (
         ResourceServer.objects.select_for_update()
         .select_related("application")
@@ -133,7 +139,7 @@ def register_resource_server(
         .first()
     )
     if existing is not None and not rotate_secret:
-        raise AlreadyRegistered(
+        raise RegistrationRefused(
             f"{canonical} is already registered (client "
             f"{existing.application.client_id}); pass --rotate-secret to "
             "issue its client a new secret."
@@ -146,7 +152,7 @@ def register_resource_server(
         application.save(update_fields=["client_secret", "hash_client_secret"])
         server, action = existing, "rotated the client secret of"
     elif rotate_secret:
-        raise AlreadyRegistered(f"{canonical} is not registered: nothing to rotate.")
+        raise RegistrationRefused(f"{canonical} is not registered: nothing to rotate.")
     else:
         label = name or canonical
         application, secret = _new_client(name=f"Resource server {label}"[:255])

@@ -137,6 +137,20 @@ def test_a_resource_that_cannot_be_canonical_is_refused(url, reason):
 
 
 @pytest.mark.django_db
+def test_our_own_mcp_is_not_registered():
+    with pytest.raises(CommandError, match="own /mcp"):
+        _register("--resource", settings.MCP_RESOURCE_URL + "/")
+    assert not ResourceServer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_rotating_the_secret_of_an_unregistered_resource_fails():
+    with pytest.raises(CommandError, match="not registered"):
+        _register("--resource", RS, "--rotate-secret")
+    assert not get_application_model().objects.exists()
+
+
+@pytest.mark.django_db
 def test_http_is_accepted_on_loopback_only():
     _register("--resource", "http://127.0.0.1:9000/mcp")
     _register("--resource", "http://LOCALHOST:9001/")
@@ -217,11 +231,12 @@ def test_token_refuses_a_resource_not_registered_and_enabled(
 
 
 @pytest.mark.django_db
-def test_a_refresh_cannot_switch_resource(alice, public_client):
+@pytest.mark.parametrize("other", [RS, "https://unregistered.example.com/mcp"])
+def test_a_refresh_cannot_switch_resource(alice, public_client, other):
     _register("--resource", RS)
     body = _tokens(alice, public_client["client_id"], settings.MCP_RESOURCE_URL)
     response = flow.refresh(
-        Client(), public_client["client_id"], body["refresh_token"], resource=RS
+        Client(), public_client["client_id"], body["refresh_token"], resource=other
     )
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"] == "invalid_target"

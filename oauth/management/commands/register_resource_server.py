@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from oauth.resource_servers import (
-    AlreadyRegistered,
     InvalidResource,
+    RegistrationRefused,
     register_resource_server,
 )
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 name=str(options["name"]),
                 rotate_secret=bool(options["rotate_secret"]),
             )
-        except (InvalidResource, AlreadyRegistered) as exc:
+        except (InvalidResource, RegistrationRefused) as exc:
             raise CommandError(str(exc)) from exc
         server = registration.resource_server
         self.stdout.write(
