@@ -5,20 +5,31 @@ with it only after the pre-publication window; the old key keeps signing
 until then and stays in the JWKS until its last token has expired.
 """
 
+import importlib
 import time
 from datetime import timedelta
 from http import HTTPStatus
 from io import StringIO
+from types import SimpleNamespace
 
 import jwt
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from oauth.checks import rotation_window_errors
-from oauth.keys import max_token_lifetime, published_keys, published_until
+from oauth.keys import (
+    active_signing_key,
+    max_token_lifetime,
+    published_keys,
+    published_until,
+    rotate_signing_key,
+)
 from oauth.models import SigningKey
 from tests.oauth import flow
 
@@ -129,3 +140,21 @@ def test_a_window_not_longer_than_the_cache_fails_the_check(window):
         pytest.raises(SystemCheckError, match=r"oauth\.E002"),
     ):
         call_command("check", stdout=StringIO())
+
+
+def test_keys_made_before_pre_publication_sign_as_they_did():
+    """Migration 0008: existing keys count as active since their creation."""
+    migration = importlib.import_module(
+        "oauth.migrations.0008_resource_servers_key_activation"
+    )
+    rotate_signing_key(activates_in=timedelta(0))
+    signing = SigningKey.objects.get(is_active=True)
+    # What adding the column left: every row activating at migration time.
+    SigningKey.objects.update(activates_at=timezone.now() + timedelta(seconds=5))
+    migration.existing_keys_are_active_now(apps, SimpleNamespace(connection=connection))
+    for key in SigningKey.objects.all():
+        assert key.activates_at == key.created_at
+    assert active_signing_key().kid == signing.kid
+    assert {key.kid for key in published_keys()} == set(
+        SigningKey.objects.values_list("kid", flat=True)
+    )
