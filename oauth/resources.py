@@ -8,6 +8,7 @@ given) or an enabled resource server an operator registered
 
 from django.conf import settings
 
+from oauth.models import ResourceServer
 from oauth.resource_servers import enabled_resource
 
 
@@ -39,3 +40,23 @@ def allowed_resources(uris: list[str]) -> list[str] | None:
     if None in normalized or len(normalized) != 1:
         return None
     return sorted(value for value in normalized if value is not None)
+
+
+def describe_resource(uris: list[str]) -> str:
+    """Where a token for `uris` will be used, in words for the consent page.
+
+    The registered name and URL of a resource server, or this server's own
+    MCP endpoint; empty when `uris` are not allowed.
+    """
+    allowed = allowed_resources(uris)
+    if allowed is None:
+        return ""
+    (resource,) = allowed
+    if resource == settings.MCP_RESOURCE_URL:
+        return f"this server's MCP endpoint ({resource})"
+    name = (
+        ResourceServer.objects.filter(resource=resource)
+        .values_list("name", flat=True)
+        .first()
+    )
+    return f"{name} ({resource})" if name else resource

@@ -46,7 +46,7 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from config.security_headers import allow_form_action
 from oauth.redirect_uris import redirect_host
-from oauth.resources import allowed_resources
+from oauth.resources import allowed_resources, describe_resource
 from oauth.selectors import registered_redirect_origin
 from tenants.entitlements import entitled_scopes, list_active_memberships
 from tenants.models import Membership
@@ -278,6 +278,7 @@ class MCPAuthorizationView(AuthorizationView):
             context["withheld_scopes"] = sorted(requested - set(granted))
         if membership is not None:
             context["consent_id"] = self._issue_consent_id(self.request)
+        context["resource"] = describe_resource(self.request.GET.getlist("resource"))
         if application is not None:
             context["registration"] = registration_label(application)
             context["redirect_host"] = redirect_host(context.get("redirect_uri") or "")

@@ -19,6 +19,7 @@ from django.test import Client
 from oauth2_provider.models import get_application_model
 
 from audit.models import AuditEvent
+from harness.pages import parse_page
 from oauth.models import ClientProfile, ResourceServer
 from tests.mcpserver.conftest import post_rpc, running_app
 from tests.oauth import flow
@@ -172,6 +173,19 @@ def test_a_token_for_a_registered_resource_is_for_it_alone(alice, public_client)
     )
     assert refreshed.status_code == HTTPStatus.OK, refreshed.content
     assert _claims(refreshed.json()["access_token"])["aud"] == RS
+
+
+@pytest.mark.django_db
+def test_the_consent_page_names_the_resource_server(alice, public_client):
+    _register("--resource", RS, "--name", "Reports MCP")
+    theirs = flow.start(public_client["client_id"], resource=RS)
+    page, _answer = flow.consent(alice, theirs, allow=False)
+    assert parse_page(page.text).details["For use at"] == f"Reports MCP ({RS})"
+    ours = flow.start(public_client["client_id"])
+    page, _answer = flow.consent(alice, ours, allow=False)
+    assert parse_page(page.text).details["For use at"] == (
+        f"this server's MCP endpoint ({settings.MCP_RESOURCE_URL})"
+    )
 
 
 @pytest.mark.django_db
