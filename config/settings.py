@@ -315,6 +315,12 @@ OAUTH_REGISTRATION_RATE_PER_ADDRESS = env.int(
     "OAUTH_REGISTRATION_RATE_PER_ADDRESS", default=30
 )
 OAUTH_REGISTRATION_RATE_GLOBAL = env.int("OAUTH_REGISTRATION_RATE_GLOBAL", default=300)
+# Key rotation: a new signing key is in the JWKS this long before it signs,
+# which must exceed how long resource servers may cache the JWKS (oauth.E002).
+OAUTH_JWKS_MAX_AGE_SECONDS = env.int("OAUTH_JWKS_MAX_AGE_SECONDS", default=300)
+OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS = env.int(
+    "OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS", default=600
+)
 # /token requests per minute per address (0: no limit); generous, since
 # many users may share one address behind a NAT.
 OAUTH_TOKEN_RATE_PER_ADDRESS = env.int("OAUTH_TOKEN_RATE_PER_ADDRESS", default=600)

@@ -18,7 +18,10 @@ from oauth2_provider.models import get_application_model
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from oauth import admin_tokens  # noqa: F401 - registers the token admins
+from oauth import (  # noqa: F401 - registers the token and registry admins
+    admin_resource_servers,
+    admin_tokens,
+)
 from oauth.admin_kill_switches import (
     SuperuserActions,
     disable_clients,
@@ -214,16 +217,29 @@ class ApplicationAdmin(SuperuserActions, AuditedAdmin, DotApplicationAdmin):
 
 @admin.register(SigningKey)
 class SigningKeyAdmin(SuperuserOnlyAdmin):
-    """Keys are created by `manage.py rotate_signing_key`; never edited here."""
+    """Keys are created by `manage.py rotate_signing_key`; never edited here.
 
-    list_display = ["kid", "algorithm", "is_active", "created_at", "retired_at"]
+    `is_active` marks the newest key, which signs from `activates_at`.
+    """
+
+    list_display = [
+        "kid",
+        "algorithm",
+        "is_active",
+        "created_at",
+        "activates_at",
+        "retired_at",
+        "withdrawn_at",
+    ]
     readonly_fields = [
         "kid",
         "algorithm",
         "public_jwk",
         "is_active",
         "created_at",
+        "activates_at",
         "retired_at",
+        "withdrawn_at",
     ]
     exclude = ["private_key_encrypted"]
 

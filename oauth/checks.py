@@ -1,4 +1,9 @@
-"""System check: the active signing key opens with this server's secret keys.
+"""System checks of the signing keys: they open, and rotate without a gap.
+
+oauth.E002: a rotated-in key must be published longer than resource
+servers cache the JWKS (OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS >
+OAUTH_JWKS_MAX_AGE_SECONDS), or a resource server holding the JWKS from
+just before the rotation meets tokens signed by a key it does not have.
 
 Signing keys are stored encrypted under a key derived from DJANGO_SECRET_KEY
 (oauth/keys.py). A database set up under another secret key (a copied
@@ -13,6 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.db import DatabaseError
 
@@ -57,15 +63,40 @@ def check_signing_keys(
     return [error for alias in databases or () for error in signing_key_errors(alias)]
 
 
+def rotation_window_errors() -> list[Error]:
+    """oauth.E002 if the pre-publication window is not longer than the max-age."""
+    window = settings.OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS
+    max_age = settings.OAUTH_JWKS_MAX_AGE_SECONDS
+    if window > max_age:
+        return []
+    return [
+        Error(
+            f"OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS ({window}) is not longer than "
+            f"OAUTH_JWKS_MAX_AGE_SECONDS ({max_age}): a resource server may "
+            "meet tokens signed by a rotated-in key it has not fetched yet.",
+            hint="Set OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS above the JWKS "
+            "max-age (default 600 for a max-age of 300).",
+            id="oauth.E002",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_rotation_window(app_configs: Iterable[Any] | None, **_: Any) -> list[Error]:
+    """The settings check: oauth.E002."""
+    return rotation_window_errors()
+
+
 def log_signing_key_errors(using: str = "default") -> None:
-    """Log oauth.E001 with its hint, for a server started without checks.
+    """Log oauth.E001 and E002 with their hints, for a server started without
+    checks.
 
     Never raises: an unreachable database is the readiness check's business.
     """
+    errors = rotation_window_errors()
     try:
-        errors = signing_key_errors(using)
+        errors += signing_key_errors(using)
     except Exception:  # the database may be down at start-up; say nothing
         logger.debug("signing key check skipped", exc_info=True)
-        return
     for error in errors:
         logger.error("%s: %s HINT: %s", error.id, error.msg, error.hint)

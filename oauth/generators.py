@@ -31,6 +31,7 @@ def signed_access_token(request: Request) -> str:
         scopes=granted,
         tenant_id=context.tenant_id,
         tenant_slug=context.tenant_slug,
+        audience=context.audience,
         lifetime=int(request.expires_in),
     )
     vars(request)[MINTED_KEY] = minted.claims

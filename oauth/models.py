@@ -8,9 +8,14 @@ class SigningKey(models.Model):
     """A key that signs access-token JWTs, kept in the database.
 
     The private key is stored encrypted (oauth/keys.py, keyed from
-    DJANGO_SECRET_KEY). Exactly one key is active and signs new tokens; a
-    retired key stays published in the JWKS until `retired_at` plus the
-    longest access-token lifetime has passed, so live tokens keep verifying.
+    DJANGO_SECRET_KEY). A key is published in the JWKS from its creation;
+    it signs from `activates_at` (the newest key whose activation time has
+    come signs), so resource servers have fetched it before its first
+    token. `is_active` marks the newest key (at most one): the one signing,
+    or about to. A key's `retired_at` is its successor's `activates_at`;
+    it stays published until then plus the longest access-token lifetime,
+    so live tokens keep verifying, unless `withdrawn_at` is set (a
+    compromised key, `rotate_signing_key --immediately`).
     """
 
     class Algorithm(models.TextChoices):
@@ -26,6 +31,8 @@ class SigningKey(models.Model):
     is_active = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    activates_at = models.DateTimeField(default=timezone.now, editable=False)
+    withdrawn_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -38,8 +45,40 @@ class SigningKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        state = "active" if self.is_active else "retired"
+        state = "current" if self.is_active else "retired"
         return f"{self.kid} ({self.algorithm}, {state})"
+
+
+class ResourceServer(models.Model):
+    """A resource server this authorization server issues tokens for.
+
+    Besides this server's own /mcp, a `resource` (RFC 8707) is accepted at
+    /authorize and /token only if it equals the `resource` of an enabled
+    row; the token's `aud` is then exactly that URL. `resource` is kept in
+    canonical form (oauth/resource_servers.py). `application` is the
+    confidential client the resource server authenticates with (its
+    profile says `is_resource_server`), e.g. to read the revocation feed.
+    """
+
+    resource = models.CharField(
+        max_length=255, unique=True, help_text="Canonical resource URL (the aud)."
+    )
+    name = models.CharField(max_length=100, blank=True)
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.PROTECT,
+        related_name="resource_server",
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="Issue tokens for this resource."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["resource"]
+
+    def __str__(self) -> str:
+        return self.name or self.resource
 
 
 class ClientProfile(models.Model):

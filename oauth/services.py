@@ -76,11 +76,16 @@ def revoke_family(
     """Revoke a whole token family everywhere and audit why (joins a transaction).
 
     Refresh tokens are revoked, stored access tokens deleted, and the JWTs
-    put on the revocation feed so /mcp refuses them within a second.
-    `tokens` may be collected by the caller before DOT deleted them.
+    put on the revocation feed so /mcp refuses them within a second: the
+    stored ones (`tokens` may be collected by the caller before DOT deleted
+    them) and every unexpired one the issuance ledger knows for the family,
+    including those an earlier rotation superseded, whose rows are gone.
     """
     live = family_access_tokens(family) if tokens is None else tokens
     revoked = revoke_access_tokens_at_resource(live, reason=event)
+    record = AuthorizationRecord.objects.filter(token_family=family).first()
+    if record is not None:
+        revoked += revoke_issued_tokens(record=record, reason=event)
     RefreshToken.revoke_family(family)
     record_event(
         event=event,

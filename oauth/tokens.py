@@ -5,7 +5,8 @@ header `typ: at+jwt`, `kid`, `alg` RS256 (or ES256); claims `iss`
 (PUBLIC_URL), `sub` (the user's pk as a string), `aud` (the MCP resource,
 PUBLIC_URL + "/mcp"), `client_id`, `scope` (space-separated), `tenant_id`
 (the tenant's pk as a string), `tenant` (its slug, informational), `jti`,
-`iat`, `nbf`, `exp`.
+`iat`, `nbf`, `exp`. `aud` is instead a registered resource server's URL
+when the token was requested for it (oauth/resources.py).
 """
 
 import time
@@ -53,16 +54,19 @@ def mint_access_token(
     tenant_slug: str = "",
     lifetime: int | None = None,
     now: int | None = None,
+    audience: str | None = None,
 ) -> MintedToken:
     """Return a signed access token for `user_id` in `tenant_id`.
 
     The scopes are what the login granted; nothing here widens them.
+    `audience` is the one resource the token is for (default this
+    server's /mcp); the caller has checked it is allowed.
     """
     issued_at = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         "iss": settings.PUBLIC_URL,
         "sub": str(user_id),
-        "aud": settings.MCP_RESOURCE_URL,
+        "aud": settings.MCP_RESOURCE_URL if audience is None else audience,
         "client_id": client_id,
         "scope": " ".join(sorted(set(scopes))),
         "tenant_id": str(tenant_id),

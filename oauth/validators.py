@@ -5,7 +5,8 @@
   client never supplies it;
 - scopes: granted = requested ∩ what the membership entitles, re-checked at
   every token issuance, so a demoted user's refresh loses `admin`;
-- the RFC 8707 allow-list (only this server's /mcp);
+- the RFC 8707 allow-list (this server's /mcp and the registered resource
+  servers, one per token: its `aud`);
 - single-use codes that revoke what they issued when replayed (even when
   the replay races the first redemption), and refresh replays and RFC 7009
   revocations that push the family's JWTs onto the revocation feed (every
@@ -51,6 +52,7 @@ class TokenContext:
     tenant_id: int
     tenant_slug: str
     entitled: frozenset[str]
+    audience: str
 
 
 def token_context(request: Request) -> TokenContext | None:
@@ -59,7 +61,7 @@ def token_context(request: Request) -> TokenContext | None:
     return value if isinstance(value, TokenContext) else None
 
 
-def _context_for(record: AuthorizationRecord) -> TokenContext | None:
+def _context_for(record: AuthorizationRecord, *, audience: str) -> TokenContext | None:
     membership = get_active_membership(
         user_id=record.user_id, tenant_id=record.tenant_id
     )
@@ -70,13 +72,15 @@ def _context_for(record: AuthorizationRecord) -> TokenContext | None:
         tenant_id=record.tenant_id,
         tenant_slug=membership.tenant.slug,
         entitled=entitled_scopes(membership.role),
+        audience=audience,
     )
 
 
 def _invalid_target(request: Request) -> errors.CustomOAuth2Error:
     return errors.CustomOAuth2Error(
         error="invalid_target",
-        description="resource must be this server's MCP endpoint.",
+        description="resource must be one resource: this server's MCP "
+        "endpoint or an enabled registered resource server.",
         request=request,
     )
 
@@ -144,10 +148,12 @@ class MCPOAuth2Validator(HashedTokenStorage):
             if record.redeemed_at is not None:
                 services.handle_code_reuse(record=record, client_id=client.client_id)
             return False
+        # Before the code is used up: a wrong resource may be corrected.
+        audience = self._token_audience(request)
         if not services.claim_code(record=record):
             services.handle_code_reuse(record=record, client_id=client.client_id)
             return False
-        context = _context_for(record)
+        context = _context_for(record, audience=audience)
         if context is None:
             return False
         vars(request)[CONTEXT_KEY] = context
@@ -208,7 +214,7 @@ class MCPOAuth2Validator(HashedTokenStorage):
             return False
         if record is None:
             return False
-        context = _context_for(record)
+        context = _context_for(record, audience=self._token_audience(request))
         if context is None:
             return False
         vars(request)[CONTEXT_KEY] = context
@@ -221,6 +227,17 @@ class MCPOAuth2Validator(HashedTokenStorage):
         if resources is None:
             raise _invalid_target(request)
         request.resource = resources
+
+    def _token_audience(self, request: Request) -> str:
+        """The one resource this issuance is for: its token's `aud`.
+
+        Resolved while the grant is validated, since DOT settles
+        `request.resource` only after the token generator has run (the
+        refresh grant keeps its grant's resource); invalid_target if it is
+        not allowed (any longer).
+        """
+        self._check_and_set_request_resource(request)
+        return request.resource[0]
 
     # --- issuance ----------------------------------------------------------
     def _create_refresh_token(

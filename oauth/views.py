@@ -78,9 +78,14 @@ class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
 
 
 def jwks_view(request: HttpRequest) -> JsonResponse:
-    """The JSON Web Key Set that verifies every live access token."""
+    """The JSON Web Key Set that verifies every live access token.
+
+    Cacheable for OAUTH_JWKS_MAX_AGE_SECONDS: a rotated-in key is published
+    longer than that before it signs (oauth/keys.py, oauth.E002).
+    """
     response = JsonResponse(jwks())
-    response["Cache-Control"] = "public, max-age=60"
+    max_age = settings.OAUTH_JWKS_MAX_AGE_SECONDS
+    response["Cache-Control"] = f"public, max-age={max_age}"
     response["Access-Control-Allow-Origin"] = "*"
     return response
 

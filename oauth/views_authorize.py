@@ -6,7 +6,8 @@ deployment needs:
 - the query is cleaned first (unknown scopes such as `offline_access` are
   dropped, `approval_prompt` is ignored so consent can never be skipped by
   the client) with a redirect to the cleaned URL;
-- PKCE must be S256 and `resource` must be this server's /mcp;
+- PKCE must be S256 and `resource` must be this server's /mcp or one
+  enabled registered resource server (oauth/resources.py);
 - a user with several tenants chooses one (POSTed with CSRF, kept in the
   session for this exact request, so a client cannot preselect it);
 - granted scopes = requested ∩ what the membership entitles, shown on the
@@ -45,7 +46,7 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from config.security_headers import allow_form_action
 from oauth.redirect_uris import redirect_host
-from oauth.resources import allowed_resources
+from oauth.resources import allowed_resources, describe_resource
 from oauth.selectors import registered_redirect_origin
 from tenants.entitlements import entitled_scopes, list_active_memberships
 from tenants.models import Membership
@@ -119,7 +120,10 @@ class MCPAuthorizationView(AuthorizationView):
             description = "PKCE with code_challenge_method=S256 is required."
         elif allowed_resources(request.GET.getlist("resource")) is None:
             error_code = "invalid_target"
-            description = f"resource must be {settings.MCP_RESOURCE_URL}."
+            description = (
+                f"resource must be {settings.MCP_RESOURCE_URL} or one enabled "
+                "registered resource server."
+            )
         if description is None:
             return None
         return OAuthToolkitError(
@@ -274,6 +278,7 @@ class MCPAuthorizationView(AuthorizationView):
             context["withheld_scopes"] = sorted(requested - set(granted))
         if membership is not None:
             context["consent_id"] = self._issue_consent_id(self.request)
+        context["resource"] = describe_resource(self.request.GET.getlist("resource"))
         if application is not None:
             context["registration"] = registration_label(application)
             context["redirect_host"] = redirect_host(context.get("redirect_uri") or "")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.support import Callback, OAuthClient
+from tests.browser.support import ARTIFACTS, Callback, OAuthClient
 from tests.live_server import LiveServer
 
 CALLBACK_URL = re.compile(r"^http://127\.0\.0\.1:\d+/callback\?")
@@ -59,8 +59,13 @@ def test_one_tenant_user_consents_and_the_client_gets_an_admin_token(
         urlsplit(callback.url).netloc  # 127.0.0.1:PORT
     )
     expect(consent_detail(page, "Signed in as")).to_have_text("alice")
+    # Where the token will be accepted: this server's own MCP endpoint.
+    expect(consent_detail(page, "For use at")).to_contain_text(f"{server.url}/mcp")
     expect(granted_scopes(page)).to_have_text(["admin", "tools:call"])
     assert callback.hits == []  # nothing reaches the client before the choice
+    # Kept as a test artifact: what a person is asked to approve.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "consent.png", full_page=True)
 
     page.get_by_role("button", name="Allow").click()
 

@@ -1,5 +1,6 @@
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
@@ -37,11 +38,15 @@ def test_migrate_creates_the_first_key_once():
 
 
 @pytest.mark.django_db
-def test_ensure_signing_key_keeps_the_active_key():
+def test_ensure_signing_key_keeps_the_newest_key():
+    signing = active_signing_key().kid
     rotated = rotate_signing_key()
     assert ensure_signing_key() == rotated
-    assert active_signing_key().kid == rotated.kid
+    # Pre-published: the previous key signs until the window has passed.
+    assert active_signing_key().kid == signing
     assert SigningKey.objects.filter(is_active=True).count() == 1
+    assert rotate_signing_key(activates_in=timedelta(0)) == ensure_signing_key()
+    assert active_signing_key().kid == ensure_signing_key().kid
 
 
 @pytest.fixture

@@ -142,7 +142,7 @@ def test_rotation_keeps_old_tokens_verifiable(alice, public_client):
     before = _token(alice, public_client)
     out = StringIO()
     call_command("rotate_signing_key", stdout=out)
-    assert "Active key" in out.getvalue()
+    assert "New key" in out.getvalue()
     after = _token(alice, public_client)
     keys = {k["kid"]: k for k in Client().get("/.well-known/jwks.json").json()["keys"]}
     assert len(keys) == 2

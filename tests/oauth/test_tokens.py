@@ -131,8 +131,12 @@ def test_a_replay_after_the_grace_window_revokes_the_family(
         Client(), public_client["client_id"], rotated.json()["refresh_token"]
     )
     assert successor.status_code == HTTPStatus.BAD_REQUEST
-    # ... and its access token is on the revocation feed for /mcp.
+    # ... and its access token is on the revocation feed for /mcp ...
     assert Revocation.objects.filter(kind="jti", subject=jti).exists()
+    # ... and so is the first access token, superseded by the rotation (its
+    # stored row is gone, but it stays valid at /mcp until it expires).
+    first = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert Revocation.objects.filter(kind="jti", subject=first["jti"]).exists()
     events = AuditEvent.objects.filter(event="refresh_reuse_detected").order_by("id")
     assert events.count() == 2  # the replay, then the revoked successor
     assert events[0].tenant.slug == "tenant-a"
