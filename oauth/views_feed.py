@@ -19,15 +19,17 @@ Client secrets are stored hashed with the password hasher (PBKDF2: most of
 a second of CPU per check), and a resource server polls about twice a
 second: a successful check is remembered in this process for
 _REMEMBER_SECONDS, keyed by an HMAC of the presented credentials, so the
-hash is computed about once a minute per resource server. The client must
-still exist and be marked resource server on every request; a changed
-secret stops the old one within _REMEMBER_SECONDS.
+hash is computed about once a minute per resource server. On every
+request the client must still exist, be marked resource server and have
+the very secret hash it had when checked, so a rotated secret
+(`register_resource_server --rotate-secret`) stops the old one at once.
 """
 
 import hashlib
 import hmac
 import time
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -41,7 +43,8 @@ from oauth.revocation_selectors import load_disabled_subjects, load_revocations
 
 _REMEMBER_SECONDS = 60.0
 _MAX_REMEMBERED = 1024
-_remembered: dict[bytes, tuple[float, int]] = {}  # digest -> (until, application pk)
+# digest of the credentials -> (until, application pk, its stored secret hash)
+_remembered: dict[bytes, tuple[float, int, str]] = {}
 
 
 def _credentials_digest(request: HttpRequest) -> bytes | None:
@@ -53,31 +56,32 @@ def _credentials_digest(request: HttpRequest) -> bytes | None:
     return hmac.new(key, value.strip().encode(), "sha256").digest()
 
 
-def _remembered_client(digest: bytes | None) -> int | None:
+def _still_remembered(digest: bytes | None) -> bool:
+    """Whether these credentials were checked lately and nothing changed since."""
     entry = _remembered.get(digest) if digest is not None else None
     if entry is None or entry[0] < time.monotonic():
-        return None
-    return entry[1]
+        return False
+    _until, application_pk, secret_hash = entry
+    return ClientProfile.objects.filter(
+        application_id=application_pk,
+        application__client_secret=secret_hash,
+        is_resource_server=True,
+    ).exists()
 
 
-def _remember(digest: bytes | None, application_pk: int) -> None:
+def _remember(digest: bytes | None, application: Any) -> None:
     if digest is None:
         return
     if len(_remembered) >= _MAX_REMEMBERED:
         _remembered.clear()
-    _remembered[digest] = (time.monotonic() + _REMEMBER_SECONDS, application_pk)
+    until = time.monotonic() + _REMEMBER_SECONDS
+    _remembered[digest] = (until, application.pk, application.client_secret)
 
 
 def _refuse_unless_resource_server(request: HttpRequest) -> HttpResponse | None:
     """None for a resource-server client's request, else the refusal."""
     digest = _credentials_digest(request)
-    application_pk = _remembered_client(digest)
-    if (
-        application_pk is not None
-        and ClientProfile.objects.filter(
-            application_id=application_pk, is_resource_server=True
-        ).exists()
-    ):
+    if _still_remembered(digest):
         return None
     core = get_oauthlib_core()
     uri, http_method, body, headers = core._extract_params(request)
@@ -96,7 +100,7 @@ def _refuse_unless_resource_server(request: HttpRequest) -> HttpResponse | None:
             "Only resource servers may read the revocation feed.",
             HTTPStatus.FORBIDDEN,
         )
-    _remember(digest, oauthlib_request.client.pk)
+    _remember(digest, oauthlib_request.client)
     return None
 
 

@@ -10,6 +10,7 @@ from http import HTTPStatus
 
 import pytest
 from django.test import Client
+from oauth2_provider.models import get_application_model
 
 from oauth.models import ClientProfile, Revocation
 from oauth.revocation_selectors import load_revocations
@@ -120,3 +121,15 @@ def test_remembered_credentials_open_nothing_else() -> None:
         is_resource_server=False
     )
     assert _get(authorization).status_code == HTTPStatus.FORBIDDEN
+
+
+def test_a_new_secret_stops_the_remembered_old_one_at_once() -> None:
+    authorization = _client(resource_server=True)
+    assert _get(authorization).status_code == HTTPStatus.OK  # remembered now
+    client_id = base64.b64decode(authorization.split()[1]).decode().split(":")[0]
+    application = get_application_model().objects.get(client_id=client_id)
+    application.client_secret = "a-new-secret"  # hashed on save
+    application.save()
+    assert _get(authorization).status_code == HTTPStatus.UNAUTHORIZED
+    fresh = base64.b64encode(f"{client_id}:a-new-secret".encode()).decode()
+    assert _get(f"Basic {fresh}").status_code == HTTPStatus.OK
