@@ -7,10 +7,11 @@ PUBLIC_URL and its own DJANGO_SECRET_KEY (so it could not even decrypt the
 issuer's signing keys), and the client credentials of a confidential
 client marked resource server.
 
-`mint` is the one place tokens for a resource server are made: until the
-issuer issues for registered resources (issue #15 item 2) it signs the
-claims of oauth/tokens.py with the issuer's key, in the issuer's database,
-exactly as /token will; swap it for a real flow then.
+`mint` is the one place the tests make tokens for a resource server: it
+signs the claims of oauth/tokens.py with the issuer's key, in the issuer's
+database, as /token does for a registered resource (issue #15 item 2), so
+a test can shape claims and times; one test goes through the real flow
+(register_resource_server, sign-in, consent, /token with `resource`).
 """
 
 import json

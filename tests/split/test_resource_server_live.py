@@ -310,3 +310,37 @@ def test_another_issuers_claim_names_are_mapped(
             "missing org claim",
             "missing scp claim",
         }
+
+
+def test_the_real_oauth_flow_through_a_registered_resource_server(
+    issuer: LiveServer, tmp_path: Path
+) -> None:
+    """register_resource_server, then sign-in, consent and a call at the RS.
+
+    `manage.py harness` discovers the issuer from the RS's 401 and
+    metadata, registers, signs alice in with PKCE and asks for a token for
+    the RS (RFC 8707 `resource`), then calls a tool on the RS.
+    """
+    port = free_port()
+    printed = issuer.manage(
+        "register_resource_server", "--resource", f"http://127.0.0.1:{port}/mcp"
+    )
+    lines = dict(line.split("=", 1) for line in printed.strip().splitlines()[-2:])
+    registered = Credentials(
+        lines["MCP_AUTHORIZATION_SERVER_CLIENT_ID"],
+        lines["MCP_AUTHORIZATION_SERVER_CLIENT_SECRET"],
+    )
+    with run_resource_server(issuer, registered, tmp_path, port=port) as rs:
+        output = issuer.manage(
+            "harness",
+            "--url",
+            rs.mcp_url,
+            "--tenant",
+            "tenant-a",
+            "--tool",
+            "echo",
+            "--args",
+            '{"message": "via the resource server"}',
+        )
+    assert "alice in tenant-a, granted: tools:call" in output
+    assert output.strip().splitlines()[-1] == "via the resource server"
