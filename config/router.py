@@ -5,9 +5,11 @@ import gc
 from typing import Protocol
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from config.security_headers import nosniff
 from mcpserver.asgi_types import ASGIApp, Receive, Scope, Send
+from mcpserver.remote_trust import StartupRefused
 from oauth.checks import log_signing_key_errors
 
 MCP_PATH = "/mcp"
@@ -46,10 +48,16 @@ class Router:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 # uvicorn runs no system checks: an unreadable signing key
-                # (oauth.E001) is logged here, once per process.
-                await sync_to_async(log_signing_key_errors)()
+                # (oauth.E001) is logged here, once per process. A resource
+                # server has no signing keys (and reads no OAuth table).
+                if not settings.MCP_AUTHORIZATION_SERVER:
+                    await sync_to_async(log_signing_key_errors)()
                 try:
                     await stack.enter_async_context(self.mcp_app.lifespan())
+                except StartupRefused as exc:  # one line: uvicorn logs it
+                    reason = f"Startup refused: {exc}"
+                    await send({"type": "lifespan.startup.failed", "message": reason})
+                    return
                 except Exception as exc:  # report, then let the server exit
                     await send(
                         {"type": "lifespan.startup.failed", "message": repr(exc)}

@@ -365,6 +365,30 @@ if not MCP_AUDIT_TOOL_CALLS and not MCP_BENCHMARK:
         "MCP_BENCHMARK=true too."
     )
 
+# Split deployment (resource-server mode), claim mapping and clock leeway.
+from config.resource_server_settings import (  # noqa: E402, F401
+    MCP_AUTHORIZATION_SERVER,
+    MCP_AUTHORIZATION_SERVER_CLIENT_ID,
+    MCP_AUTHORIZATION_SERVER_CLIENT_SECRET,
+    MCP_CLOCK_LEEWAY_SECONDS,
+    MCP_ISSUER_TIMEOUT_SECONDS,
+    MCP_ISSUER_UNREACHABLE_SECONDS,
+    MCP_JWKS_MAX_CACHE_SECONDS,
+    MCP_JWKS_UNKNOWN_KID_INTERVAL_SECONDS,
+    MCP_REVOCATION_FEED_URL,
+    MCP_TEST_CLOCK_OFFSET_SECONDS,
+    MCP_TEST_HOOKS,
+    MCP_TOKEN_SCOPE_CLAIM,
+    MCP_TOKEN_TENANT_CLAIM,
+)
+
+if MCP_AUTHORIZATION_SERVER:
+    # A resource server serves /mcp, its metadata and health, nothing else.
+    ROOT_URLCONF = "config.urls_resource_server"
+    OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS"] = [
+        MCP_AUTHORIZATION_SERVER
+    ]
+
 # Audit rows cap the JSON of a call's arguments at this many bytes.
 AUDIT_ARGUMENTS_MAX_BYTES = env.int("AUDIT_ARGUMENTS_MAX_BYTES", default=4096)
 

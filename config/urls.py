@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import home
+from config.health_views import healthz, readyz
 from oauth.views_account import account, revoke_application
 
 urlpatterns = [
@@ -12,6 +13,8 @@ urlpatterns = [
         revoke_application,
         name="revoke-application",
     ),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("oauth.urls", namespace="oauth2_provider")),

@@ -30,7 +30,7 @@ from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from audit import writer as audit_writer
-from mcpserver import revocations
+from mcpserver import remote_trust, revocations
 from mcpserver.asgi_types import Receive, Scope, Send
 from mcpserver.audit_sink import build_sink
 from mcpserver.auth import reset_process_state
@@ -79,7 +79,9 @@ class McpApp:
         """Build the stages, run the SDK session manager and the poller.
 
         A session manager runs only once, so each lifespan builds a new one.
-        Per-process caches start empty. At shutdown the audit writer is
+        Per-process caches start empty. In resource-server mode the issuer
+        is checked first (mcpserver/remote_trust.py): an untrustworthy or
+        unreachable issuer fails the start. At shutdown the audit writer is
         drained, shielded from cancellation, so events queued by calls that
         were cut short still commit.
         """
@@ -96,11 +98,16 @@ class McpApp:
         )
         refusals = CoalescedRefusals(audit)
         limiter = QuotaLimiter.from_settings()
+        remote = bool(settings.MCP_AUTHORIZATION_SERVER)
+        revocations.configure(trust_local=not remote)
+        trust = remote_trust.connected() if remote else contextlib.nullcontext()
         try:
-            async with manager.run(), anyio.create_task_group() as tasks:
+            async with trust, manager.run(), anyio.create_task_group() as tasks:
                 tasks.start_soon(
                     revocations.poll_forever, settings.MCP_REVOCATION_POLL_SECONDS
                 )
+                if remote:
+                    remote_trust.run(tasks)
                 tasks.start_soon(refusals.run)
                 self._admission = Admission(
                     limiter, refusals, QuotaDefaults.from_settings()

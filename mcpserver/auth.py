@@ -4,31 +4,44 @@ The token contract is oauth/tokens.py. A token is accepted when:
 
 - its header names `typ: at+jwt` and a `kid` of one of our published keys,
   and its `alg` is that key's algorithm (RS256 or ES256; nothing else);
-- the signature verifies; `iss` is PUBLIC_URL; `aud` is exactly the MCP
-  resource (PUBLIC_URL + "/mcp"); `exp`/`nbf`/`iat` hold (with a few
-  seconds of clock skew); every claim in REQUIRED_CLAIMS is present and
-  well-formed;
+- the signature verifies; `iss` is the issuer (PUBLIC_URL, or in
+  resource-server mode MCP_AUTHORIZATION_SERVER); `aud` is exactly the MCP
+  resource (MCP_RESOURCE_URL); `exp`/`nbf`/`iat` hold within
+  MCP_CLOCK_LEEWAY_SECONDS (mcpserver/clock.py); every claim in
+  REQUIRED_CLAIMS (the tenant and scope claims as MCP_TOKEN_TENANT_CLAIM
+  and MCP_TOKEN_SCOPE_CLAIM name them) is present and well-formed;
 - neither the revocation feed nor the subject status refuses it
   (mcpserver/revocations.py), with data at most one second old, and the
   member's current role still entitles every scope it carries.
 
 Nothing here queries the database per request: keys and revocations are
-per-process caches refreshed in the background.
+per-process caches refreshed in the background, from the database or, in
+resource-server mode, from the issuer over HTTP (mcpserver/jwks_cache.py,
+mcpserver/remote_feed.py). There, once the issuer's feed has been
+unreachable for longer than MCP_ISSUER_UNREACHABLE_SECONDS, a token this
+process has not accepted before is refused (fail closed, 503).
 """
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jwt
 from django.conf import settings
 
-from mcpserver import revocations
+from mcpserver import clock, revocations
+from mcpserver.jwks_cache import JWKS
 from mcpserver.keystore import ALLOWED_ALGORITHMS, KEYS, VerificationKey
+from mcpserver.remote_feed import REMOTE_FEED
+from mcpserver.token_claims import (
+    InvalidToken,
+    check_times,
+    nonempty_str,
+    positive_int,
+    required_claims,
+    scopes,
+)
 from oauth.keys import JWT_TYPE
-from oauth.tokens import REQUIRED_CLAIMS
 
-CLOCK_SKEW_SECONDS = 5
 MAX_TOKEN_BYTES = 8192
 
 FeedUnavailable = revocations.FeedUnavailable
@@ -48,50 +61,23 @@ class Principal:
     token: str = field(repr=False)
 
 
-class InvalidToken(Exception):
-    """The token is refused (HTTP 401 `invalid_token`).
-
-    `claims` is set when the token was authentic (our signature) but is
-    refused anyway (revoked, subject disabled), so the refusal can be
-    attributed and audited.
-    """
-
-    def __init__(self, description: str, *, claims: dict[str, Any] | None = None):
-        super().__init__(description)
-        self.description = description
-        self.claims = claims
-
-
 class _UnknownKid(Exception):
     def __init__(self, kid: str) -> None:
         super().__init__(kid)
         self.kid = kid
 
 
-def _positive_int(value: Any, claim: str) -> int:
-    if isinstance(value, str) and value.isdigit() and not value.startswith("0"):
-        return int(value)
-    raise InvalidToken(f"malformed {claim} claim")
-
-
-def _nonempty_str(value: Any, claim: str) -> str:
-    if isinstance(value, str) and value:
-        return value
-    raise InvalidToken(f"malformed {claim} claim")
-
-
 def _principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
-    scope = claims["scope"]
-    if not isinstance(scope, str):
-        raise InvalidToken("malformed scope claim")
+    scope_claim = settings.MCP_TOKEN_SCOPE_CLAIM
+    tenant_claim = settings.MCP_TOKEN_TENANT_CLAIM
     tenant_slug = claims.get("tenant", "")
     return Principal(
-        user_id=_positive_int(claims["sub"], "sub"),
-        tenant_id=_positive_int(claims["tenant_id"], "tenant_id"),
+        user_id=positive_int(claims["sub"], "sub"),
+        tenant_id=positive_int(claims[tenant_claim], tenant_claim),
         tenant_slug=tenant_slug if isinstance(tenant_slug, str) else "",
-        client_id=_nonempty_str(claims["client_id"], "client_id"),
-        scopes=frozenset(scope.split()),
-        jti=_nonempty_str(claims["jti"], "jti"),
+        client_id=nonempty_str(claims["client_id"], "client_id"),
+        scopes=scopes(claims[scope_claim], scope_claim),
+        jti=nonempty_str(claims["jti"], "jti"),
         exp=int(claims["exp"]),
         token=token,
     )
@@ -102,6 +88,7 @@ class _Verified:
     principal: Principal
     claims: dict[str, Any]
     key: VerificationKey
+    accepted: bool = False  # authenticate() let it through at least once
 
 
 class VerifiedTokens:
@@ -111,7 +98,7 @@ class VerifiedTokens:
     verifying its RS256 signature again each time is most of the cost of
     authentication. An entry is keyed by the exact token string, so a hit
     is the very token that verified; it is used only while its `exp` (plus
-    the clock skew) holds and while the key that verified it is still the
+    the leeway) holds and while the key that verified it is still the
     published key of that `kid` (a retired or replaced key drops it).
     Revocation and subject status are still checked on every call. At most
     MAX_ENTRIES are kept; the oldest go first.
@@ -127,11 +114,21 @@ class VerifiedTokens:
         if entry is None:
             return None
         if KEYS.get(entry.key.kid) is not entry.key or (
-            time.time() > entry.principal.exp + CLOCK_SKEW_SECONDS
+            clock.now() > entry.principal.exp + clock.leeway()
         ):
             del self._entries[token]
             return None
         return entry
+
+    def accepted(self, token: str) -> bool:
+        """Whether `token` verified and was let through before (still cached)."""
+        entry = self.get(token)
+        return entry is not None and entry.accepted
+
+    def mark_accepted(self, token: str) -> None:
+        entry = self._entries.get(token)
+        if entry is not None and not entry.accepted:
+            self._entries[token] = replace(entry, accepted=True)
 
     def put(self, token: str, entry: _Verified) -> None:
         if len(self._entries) >= self.MAX_ENTRIES:
@@ -177,14 +174,16 @@ def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
             key.key,
             algorithms=[key.algorithm],
             audience=settings.MCP_RESOURCE_URL,
-            issuer=settings.PUBLIC_URL,
-            leeway=CLOCK_SKEW_SECONDS,
-            options={"require": list(REQUIRED_CLAIMS), "strict_aud": True},
+            issuer=settings.MCP_AUTHORIZATION_SERVER or settings.PUBLIC_URL,
+            options={
+                "require": required_claims(),
+                "strict_aud": True,
+                # Checked by check_times, on this process's clock.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("token expired") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise InvalidToken("token not yet valid") from exc
     except (jwt.InvalidAudienceError, jwt.InvalidIssuerError) as exc:
         raise InvalidToken("token not issued for this resource") from exc
     except jwt.MissingRequiredClaimError as exc:
@@ -193,6 +192,7 @@ def decode_access_token(token: str) -> tuple[Principal, dict[str, Any]]:
         raise InvalidToken("bad signature") from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken("invalid token") from exc
+    check_times(claims)
     principal = _principal_from_claims(claims, token)
     VERIFIED.put(token, _Verified(principal, claims, key))
     return principal, claims
@@ -208,10 +208,12 @@ async def authenticate(token: str) -> Principal:
     user, tenant or client.
     """
     await revocations.ensure_fresh()
+    seen = VERIFIED.accepted(token)
     try:
         principal, claims = decode_access_token(token)
     except _UnknownKid as unknown:
-        if not await KEYS.reload_for_unknown_kid(unknown.kid):
+        reload = JWKS.reload_for_unknown_kid if JWKS.active else None
+        if not await (reload or KEYS.reload_for_unknown_kid)(unknown.kid):
             raise InvalidToken("unknown signing key") from None
         try:
             principal, claims = decode_access_token(token)
@@ -238,6 +240,10 @@ async def authenticate(token: str) -> Principal:
         refusal = "scope exceeds the member's current role"
     if refusal is not None:
         raise InvalidToken(refusal, claims=claims)
+    if not seen:
+        if (outage := REMOTE_FEED.unseen_refusal()) is not None:
+            raise FeedUnavailable(outage)
+        VERIFIED.mark_accepted(token)
     return principal
 
 

@@ -1,10 +1,12 @@
 """The per-process cache of the public keys that verify access tokens.
 
 The keys come from our own database (oauth.keys.published_keys: the active
-key and recently retired ones), never from a URL a token names. The
-background poller (mcpserver/revocations.py) reloads them with every poll;
-a token with an unknown `kid` (a rotation this process has not seen yet)
-triggers one extra reload, at most once per second per process.
+key and recently retired ones) or, in resource-server mode, from the
+configured issuer's JWKS (mcpserver/jwks_cache.py), never from a URL a
+token names. In the combined mode the background poller
+(mcpserver/revocations.py) reloads them with every poll; a token with an
+unknown `kid` (a rotation this process has not seen yet) triggers one
+extra reload, at most once per second per process.
 """
 
 import time

@@ -20,56 +20,41 @@ older than MAX_AGE_SECONDS, a request joins the poll in progress (or starts
 one) for at most MCP_DB_TIMEOUT_SECONDS; if that fails, no token is
 accepted (`FeedUnavailable`): the check fails closed. No lock is held
 across a database wait, so a hung poll never stalls requests beyond that.
+
+In resource-server mode (`configure(trust_local=False)`) this poll reads
+only users, tenants and memberships; the feed entries, the disabled
+subjects and the keys come from the issuer over HTTP
+(mcpserver/remote_feed.py, mcpserver/jwks_cache.py), with their own
+freshness bound (MCP_ISSUER_UNREACHABLE_SECONDS).
 """
 
 import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 import anyio
-from django.db.models import Q
-from django.utils import timezone
 
 from mcpserver.aio import SharedTask
 from mcpserver.db import run_db
 from mcpserver.keystore import KEYS, KeyRow, load_key_rows
+from mcpserver.revocation_feed import RevocationFeed
 from mcpserver.subject_status import (
     SubjectKeys,
     SubjectStates,
     SubjectTracker,
     load_subject_states,
 )
-from oauth.models import Revocation
+from oauth.revocation_selectors import RevocationRow, load_revocations
 
 logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 1.0
 """No token is accepted on revocation data older than this (seconds)."""
 
-_LOOKBACK = timedelta(seconds=30)
-"""Incremental polls re-read entries this recent, whatever their id.
-
-PostgreSQL ids are not committed in order: a slow transaction can commit id
-41 after id 42 was read. Re-reading a recent window (and a full reload every
-_FULL_RELOAD_SECONDS) catches such entries.
-"""
-_FULL_RELOAD_SECONDS = 30.0
-
 
 class FeedUnavailable(Exception):
     """The revocation data could not be refreshed; tokens cannot be accepted."""
-
-
-@dataclass(frozen=True)
-class RevocationRow:
-    id: int
-    kind: str
-    subject: str
-    created_at: float
-    expires_at: float
-    tenant_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,35 +64,21 @@ class PollResult:
     subjects: SubjectStates
 
 
-def load_revocations(*, after_id: int | None) -> list[RevocationRow]:
-    """Return unexpired feed entries: all, or (incremental) the new ones (sync, DB).
+def load_poll(
+    *, after_id: int | None, subjects: SubjectKeys, trust_local: bool = True
+) -> PollResult:
+    """Read everything one poll needs in one database round trip (sync, DB).
 
-    Incremental reads return entries with an id above `after_id` and every
-    entry created within the look-back window.
+    With `trust_local` false (resource-server mode) only the users, tenants
+    and memberships: the feed, the keys and the clients' status come from
+    the issuer over HTTP, and no OAuth table is read.
     """
-    now = timezone.now()
-    entries = Revocation.objects.filter(expires_at__gt=now)
-    if after_id is not None:
-        entries = entries.filter(
-            Q(id__gt=after_id) | Q(created_at__gte=now - _LOOKBACK)
+    if not trust_local:
+        return PollResult(
+            revocations=[],
+            keys=[],
+            subjects=load_subject_states(subjects, clients=False),
         )
-    return [
-        RevocationRow(
-            id=entry.id,
-            kind=entry.kind,
-            subject=entry.subject,
-            created_at=entry.created_at.timestamp(),
-            expires_at=entry.expires_at.timestamp(),
-            tenant_id=entry.tenant_id,
-        )
-        for entry in entries.only(
-            "id", "kind", "subject", "created_at", "expires_at", "tenant_id"
-        )
-    ]
-
-
-def load_poll(*, after_id: int | None, subjects: SubjectKeys) -> PollResult:
-    """Read everything one poll needs in one database round trip (sync, DB)."""
     return PollResult(
         revocations=load_revocations(after_id=after_id),
         keys=load_key_rows(),
@@ -115,97 +86,32 @@ def load_poll(*, after_id: int | None, subjects: SubjectKeys) -> PollResult:
     )
 
 
-class RevocationFeed:
-    """This process's copy of the unexpired revocation feed."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self._jtis: dict[str, float] = {}
-        # (kind, subject, tenant or None) -> (cutoff, expiry); a tenant in
-        # the key limits a user or client entry to that tenant's tokens.
-        self._cutoffs: dict[tuple[str, str, int | None], tuple[float, float]] = {}
-        self._max_id: int | None = None
-        self._last_full = float("-inf")
-        self.fresh_at: float | None = None
-
-    def age(self) -> float:
-        """Seconds since the start of the last successful poll (inf if none)."""
-        if self.fresh_at is None:
-            return float("inf")
-        return time.monotonic() - self.fresh_at
-
-    def wants_full(self, now: float) -> bool:
-        return self._max_id is None or now - self._last_full >= _FULL_RELOAD_SECONDS
-
-    @property
-    def max_id(self) -> int | None:
-        return self._max_id
-
-    def apply(self, rows: list[RevocationRow], *, full: bool, started: float) -> None:
-        """Merge polled entries (replacing everything on a full read)."""
-        if full:
-            self._jtis, self._cutoffs = {}, {}
-            self._last_full = started
-        max_id = self._max_id or 0
-        for row in rows:
-            max_id = max(max_id, row.id)
-            if row.kind == Revocation.Kind.JTI:
-                self._jtis[row.subject] = max(
-                    self._jtis.get(row.subject, 0.0), row.expires_at
-                )
-            else:
-                key = (row.kind, row.subject, row.tenant_id)
-                cutoff, expires = self._cutoffs.get(key, (0.0, 0.0))
-                self._cutoffs[key] = (
-                    max(cutoff, row.created_at),
-                    max(expires, row.expires_at),
-                )
-        self._max_id = max_id
-        now = time.time()
-        self._jtis = {jti: exp for jti, exp in self._jtis.items() if exp > now}
-        self._cutoffs = {k: v for k, v in self._cutoffs.items() if v[1] > now}
-
-    def refusal(
-        self, *, jti: str, user_id: int, client_id: str, tenant_id: int, issued_at: int
-    ) -> str | None:
-        """Why the feed refuses this token, or None."""
-        if jti in self._jtis:
-            return "token revoked"
-        for kind, subject, scope in (
-            (Revocation.Kind.USER, str(user_id), None),
-            (Revocation.Kind.USER, str(user_id), tenant_id),
-            (Revocation.Kind.CLIENT, client_id, None),
-            (Revocation.Kind.CLIENT, client_id, tenant_id),
-            (Revocation.Kind.TENANT, str(tenant_id), None),
-            (
-                Revocation.Kind.GRANT,
-                Revocation.grant_subject(user_id=user_id, client_id=client_id),
-                None,
-            ),
-        ):
-            entry = self._cutoffs.get((kind, subject, scope))
-            if entry is not None and issued_at <= entry[0]:
-                return f"{kind} revoked"
-        return None
-
-
 FEED = RevocationFeed()
 SUBJECTS = SubjectTracker()
 _polling = SharedTask()
+_trust_local = True
+"""False in resource-server mode (`configure`): see `load_poll`."""
+
+
+def configure(*, trust_local: bool) -> None:
+    """Choose where the feed and keys come from (at lifespan start)."""
+    global _trust_local
+    _trust_local = trust_local
 
 
 async def _poll_once() -> None:
     started = time.monotonic()
     full = FEED.wants_full(started)
+    trust_local = _trust_local
     result = await run_db(
         load_poll,
         after_id=None if full else FEED.max_id,
         subjects=SUBJECTS.all_keys(),
+        trust_local=trust_local,
     )
-    FEED.apply(result.revocations, full=full, started=started)
-    KEYS.replace(result.keys)
+    if trust_local:
+        FEED.apply(result.revocations, full=full, started=started)
+        KEYS.replace(result.keys)
     SUBJECTS.apply(result.subjects)
     FEED.fresh_at = started
 
@@ -258,7 +164,9 @@ async def subject_refusal(
     )
     if missing:
         try:
-            SUBJECTS.apply(await run_db(load_subject_states, missing))
+            SUBJECTS.apply(
+                await run_db(load_subject_states, missing, clients=_trust_local)
+            )
         except Exception as exc:
             raise FeedUnavailable("subject status cannot be read") from exc
     return SUBJECTS.refusal(user_id=user_id, tenant_id=tenant_id, client_id=client_id)

@@ -61,8 +61,13 @@ def _chunks(values: Iterable[K]) -> Iterator[list[K]]:
         yield batch
 
 
-def load_subject_states(keys: SubjectKeys) -> SubjectStates:
-    """Look up which of `keys` are active (sync, DB; a few queries per 500 keys)."""
+def load_subject_states(keys: SubjectKeys, *, clients: bool = True) -> SubjectStates:
+    """Look up which of `keys` are active (sync, DB; a few queries per 500 keys).
+
+    With `clients` false (resource-server mode) every client counts as
+    existing here, and no OAuth table is read: the issuer's feed names the
+    disabled ones (mcpserver/revocation_feed.py).
+    """
     roles: dict[tuple[int, int], str] = {}
     for batch in _chunks(keys.members):
         wanted = set(batch)
@@ -83,10 +88,10 @@ def load_subject_states(keys: SubjectKeys) -> SubjectStates:
                 "pk", flat=True
             )
         )
-    clients: set[str] = set()
+    found_clients: set[str] = set() if clients else set(keys.clients)
     application_model = get_application_model()
-    for batch in _chunks(keys.clients):
-        clients.update(
+    for batch in _chunks(keys.clients if clients else ()):
+        found_clients.update(
             application_model.objects.filter(client_id__in=batch)
             .exclude(profile__is_disabled=True)
             .values_list("client_id", flat=True)
@@ -95,7 +100,7 @@ def load_subject_states(keys: SubjectKeys) -> SubjectStates:
         queried=keys,
         active_members=frozenset(roles),
         active_tenants=frozenset(tenants),
-        existing_clients=frozenset(clients),
+        existing_clients=frozenset(found_clients),
         member_roles=roles,
     )
 

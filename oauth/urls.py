@@ -7,7 +7,7 @@ so these keep its names inside that namespace.
 from django.urls import path, re_path
 from oauth2_provider import views as dot_views
 
-from oauth import views, views_registration
+from oauth import views, views_feed, views_registration
 from oauth.views_authorize import MCPAuthorizationView
 
 app_name = "oauth2_provider"
@@ -45,4 +45,9 @@ urlpatterns = [
         name="oauth-resource-metadata-path",
     ),
     path(".well-known/jwks.json", views.jwks_view, name="jwks-info"),
+    path(
+        "resource-server/feed",
+        views_feed.revocation_feed,
+        name="resource-server-feed",
+    ),
 ]

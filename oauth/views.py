@@ -60,7 +60,8 @@ class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
         return settings.MCP_RESOURCE_URL
 
     def get_authorization_servers(self, request: HttpRequest) -> list[str]:
-        return [settings.PUBLIC_URL]
+        # In resource-server mode the configured issuer; else this server.
+        return [settings.MCP_AUTHORIZATION_SERVER or settings.PUBLIC_URL]
 
     def get_scopes_supported(self) -> list[str]:
         return list(settings.OAUTH_SCOPES)

@@ -19,7 +19,7 @@ from oauth2_provider.models import get_application_model
 
 from accounts.models import User
 from audit.models import AuditEvent
-from mcpserver import auth, keystore, revocations
+from mcpserver import keystore, revocations
 from mcpserver.auth import InvalidToken, authenticate
 from mcpserver.db import run_db
 from oauth.keys import active_signing_key, rotate_signing_key, sign_access_token
@@ -369,7 +369,10 @@ async def test_a_token_is_verified_once_then_answered_from_the_cache(
 
 async def test_a_cached_token_is_refused_once_it_expires(demo: Demo) -> None:
     token = await run_db(
-        demo.token, "carol", lifetime=1, now=int(time.time()) - auth.CLOCK_SKEW_SECONDS
+        demo.token,
+        "carol",
+        lifetime=1,
+        now=int(time.time() - settings.MCP_CLOCK_LEEWAY_SECONDS),
     )
     await revocations.refresh()
     await authenticate(token)  # verified and cached

@@ -1,0 +1,35 @@
+"""/healthz (the process answers) and /readyz (it can serve), both JSON.
+
+Neither needs a session, a token or a cookie; neither is cached.
+"""
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.readiness import run_checks
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 {"status": "ok"} while the process answers at all."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when every check passes, else 503; each check named with its words."""
+    results = run_checks()
+    ready = all(result.ok for result in results.values())
+    return JsonResponse(
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": {
+                name: {"ok": result.ok, "detail": result.detail}
+                for name, result in results.items()
+            },
+        },
+        status=200 if ready else 503,
+    )
