@@ -15,9 +15,10 @@ added by the ASGI composition (config/asgi.py, `register_serving_checks`).
 """
 
 import asyncio
+import contextlib
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -88,10 +89,9 @@ def shutting_down() -> CheckResult:
     return CheckResult(not stopping, detail)
 
 
-# One thread of its own: a database that does not answer holds at most this
-# thread (later probes time out waiting for it), never the MCP app's pool
-# (mcpserver/db.py) or Django's thread for sync views.
-_probe_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz-db")
+PROBES_IN_FLIGHT = 3
+"""Database probes that may wait at once; beyond, the check fails at once."""
+_probe_slots = threading.BoundedSemaphore(PROBES_IN_FLIGHT)
 
 
 def _select_one() -> None:
@@ -102,23 +102,53 @@ def _select_one() -> None:
         connection.close()  # CONN_MAX_AGE = 0: back to the pool, as per request
 
 
-async def database() -> CheckResult:
-    """The database answers `SELECT 1` within MCP_DB_TIMEOUT_SECONDS.
+async def probe(query: Callable[[], object], bound: float) -> CheckResult:
+    """Run `query` on a daemon thread of its own; wait for it at most `bound` s.
 
-    The query runs on a thread of its own and the event loop only waits,
-    never longer than the bound: a black-holed database fails the check in
-    time, while its query stays behind on that thread.
+    The event loop only waits. A query that overruns is left to finish on
+    its thread (a thread cannot be stopped), which is a daemon, so it never
+    holds up the process's exit, and it is never one of the /mcp database
+    threads (mcpserver/db.py). At most PROBES_IN_FLIGHT probes wait at
+    once: a database that keeps them all waiting fails the check at once.
     """
-    bound = settings.MCP_DB_TIMEOUT_SECONDS
-    future = asyncio.get_running_loop().run_in_executor(_probe_thread, _select_one)
+    if not _probe_slots.acquire(blocking=False):
+        return CheckResult(
+            False, f"no answer: {PROBES_IN_FLIGHT} earlier probes still waiting"
+        )
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[BaseException | None] = loop.create_future()
+
+    def settle(outcome: BaseException | None) -> None:
+        if not answered.done():
+            answered.set_result(outcome)
+
+    def run() -> None:
+        outcome: BaseException | None = None
+        try:
+            query()
+        except BaseException as exc:  # handed to the waiting loop
+            outcome = exc
+        finally:
+            _probe_slots.release()
+        with contextlib.suppress(RuntimeError):  # the loop is gone
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=run, name="readyz-db", daemon=True).start()
     try:
         async with asyncio.timeout(bound):
-            await future
+            outcome = await answered
     except TimeoutError:
         return CheckResult(False, f"no answer within {bound:g} s")
-    except DatabaseError as exc:
-        return CheckResult(False, f"unreachable: {type(exc).__name__}")
+    if isinstance(outcome, DatabaseError):
+        return CheckResult(False, f"unreachable: {type(outcome).__name__}")
+    if outcome is not None:
+        raise outcome
     return CheckResult(True, "reachable")
+
+
+async def database() -> CheckResult:
+    """The database answers `SELECT 1` within MCP_DB_TIMEOUT_SECONDS (`probe`)."""
+    return await probe(_select_one, settings.MCP_DB_TIMEOUT_SECONDS)
 
 
 def audit_writer_check() -> CheckResult:

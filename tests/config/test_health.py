@@ -6,6 +6,7 @@ while it runs, and are tested live (tests/faults/test_health_live.py).
 """
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -69,19 +70,29 @@ def test_a_shutdown_makes_readyz_503_naming_shutting_down() -> None:
     assert check["detail"].startswith("SIGTERM received")
 
 
-def test_a_database_that_does_not_answer_fails_its_check_within_the_bound(
-    settings,
-) -> None:
-    settings.MCP_DB_TIMEOUT_SECONDS = 0.3
-    held = readiness._probe_thread.submit(time.sleep, 2.0)  # the probe is stuck
+def test_a_database_that_does_not_answer_fails_its_check_within_the_bound() -> None:
+    release = threading.Event()
     try:
         started = time.monotonic()
-        result = asyncio.run(readiness.database())
+        result = asyncio.run(readiness.probe(release.wait, 0.3))
         elapsed = time.monotonic() - started
+        waiting = [
+            asyncio.run(readiness.probe(release.wait, 0.1))
+            for _ in range(readiness.PROBES_IN_FLIGHT - 1)
+        ]
+        started = time.monotonic()
+        refused = asyncio.run(readiness.probe(release.wait, 5.0))
+        refused_in = time.monotonic() - started
     finally:
-        held.result()
+        release.set()
     assert result == readiness.CheckResult(False, "no answer within 0.3 s")
     assert elapsed < 1.5
+    assert all(not each.ok for each in waiting)
+    assert refused == readiness.CheckResult(
+        False,
+        f"no answer: {readiness.PROBES_IN_FLIGHT} earlier probes still waiting",
+    )
+    assert refused_in < 0.5
 
 
 def test_the_backlog_counts_settled_events_out_oldest_first() -> None:
