@@ -54,6 +54,7 @@ from django.db import connections
 
 from audit.retry import RETRY_SECONDS, Transient, retry_until, transient_kind
 from audit.services import PendingEvent, pending_event
+from audit.writer_backlog import Backlog, BacklogSnapshot
 from audit.writer_store import WriterStore
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class AuditWriter:
         self._stats = WriterStats()
         self._stats_lock = threading.Lock()
         self._store: WriterStore | None = None
+        self._backlog = Backlog()
 
     async def write(self, fields: Mapping[str, Any]) -> PendingEvent:
         """Append one event (fields as for `pending_event`); return it, stored.
@@ -144,6 +146,7 @@ class AuditWriter:
         self._ensure_thread()
         with self._idle:
             self._unsettled += 1
+            self._backlog.add()
         self._queue.put(_Pending(event, future, loop))
         # The future is this caller's alone: cancelling the caller cancels
         # it, which the writer then skips, and the queued event stays queued.
@@ -187,6 +190,10 @@ class AuditWriter:
         """Zero the counters (tests, benchmarks)."""
         with self._stats_lock:
             self._stats = WriterStats()
+
+    def backlog(self) -> BacklogSnapshot:
+        """Events not yet settled and the oldest one's age (any thread)."""
+        return self._backlog.snapshot()
 
     # --- the writer thread ---------------------------------------------
     def _ensure_thread(self) -> None:
@@ -253,6 +260,7 @@ class AuditWriter:
                 loop.call_soon_threadsafe(_settle_all, outcomes)
         with self._idle:
             self._unsettled -= len(results)
+            self._backlog.settle(len(results))
             if self._unsettled or not self._drains:
                 return
             drains, self._drains = self._drains, []
@@ -326,3 +334,8 @@ def stats() -> WriterStats:
 def reset_stats() -> None:
     """Zero the process's writer counters."""
     _writer.reset_stats()
+
+
+def backlog() -> BacklogSnapshot:
+    """How far behind the process's writer is (audit/writer_backlog.py)."""
+    return _writer.backlog()

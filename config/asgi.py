@@ -12,11 +12,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()  # sets Django up before app imports
 
-from config import log_redaction  # noqa: E402
+from config import log_redaction, readiness  # noqa: E402
 from config.router import Router  # noqa: E402
 from mcpserver.asgi import build_mcp_app  # noqa: E402
 
 # uvicorn configured its loggers before importing this module: the filter
 # goes on them now, before the first request is logged.
 log_redaction.install()
-application = Router(django_app=django_application, mcp_app=build_mcp_app())
+mcp_app = build_mcp_app()
+readiness.register_serving_checks(mcp_app.quota_status)
+application = Router(django_app=django_application, mcp_app=mcp_app)

@@ -1,13 +1,15 @@
 """/healthz (the process answers) and /readyz (it can serve), both JSON.
 
-Neither needs a session, a token or a cookie; neither is cached.
+Neither needs a session, a token or a cookie; neither is cached. /readyz
+is async: its checks wait on nothing but the database, each wait bounded
+by MCP_DB_TIMEOUT_SECONDS and off the event loop (config/readiness.py).
 """
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from config.readiness import run_checks
+from config.readiness import arun_checks
 
 
 @require_GET
@@ -19,9 +21,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 @never_cache
-def readyz(request: HttpRequest) -> JsonResponse:
+async def readyz(request: HttpRequest) -> JsonResponse:
     """200 when every check passes, else 503; each check named with its words."""
-    results = run_checks()
+    results = await arun_checks()
     ready = all(result.ok for result in results.values())
     return JsonResponse(
         {

@@ -342,6 +342,20 @@ MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=0.5)
 # DATABASE_POOL_MAX_SIZE minus 2 (the audit writer thread and Django's own
 # thread hold one each) so a thread never waits for a pooled connection.
 MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)
+# /readyz bounds (config/readiness.py): the audit writer's backlog (events
+# handed over and not yet committed) and its oldest event's age (seconds),
+# and the age of the last good revocation poll of a combined server.
+MCP_READY_AUDIT_MAX_QUEUE = env.int("MCP_READY_AUDIT_MAX_QUEUE", default=1024)
+MCP_READY_AUDIT_MAX_AGE_SECONDS = env.float(
+    "MCP_READY_AUDIT_MAX_AGE_SECONDS", default=5.0
+)
+MCP_READY_REVOCATION_MAX_AGE_SECONDS = env.float(
+    "MCP_READY_REVOCATION_MAX_AGE_SECONDS", default=5.0
+)
+# After SIGTERM, how long the process keeps serving while /readyz answers
+# 503, before uvicorn stops accepting (config/shutdown.py). At least the
+# load balancer's check interval times its failure count.
+MCP_SHUTDOWN_DRAIN_SECONDS = env.float("MCP_SHUTDOWN_DRAIN_SECONDS", default=3.0)
 # Per-tenant quotas on authenticated /mcp requests (mcpserver/quotas.py): a
 # token bucket per tenant, refilled at MCP_TENANT_RATE requests/s and
 # holding MCP_TENANT_BURST (0: one second's worth), and inside it one per

@@ -125,6 +125,8 @@ def run_live_server(
             # registration here, never in the developer's .cache/.
             "HARNESS_CACHE_DIR": str(tmp_path / "harness-cache"),
             "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+            # Stop at once on SIGTERM unless a test sets a drain delay.
+            "MCP_SHUTDOWN_DRAIN_SECONDS": "0",
             **(extra_env or {}),
         }
         server = LiveServer(

@@ -107,7 +107,14 @@ def test_health_and_readiness_name_their_checks(rs: LiveServer) -> None:
     ready = httpx2.get(f"{rs.url}/readyz")
     assert ready.status_code == 200, ready.text
     checks = ready.json()["checks"]
-    assert set(checks) == {"database", "jwks", "revocation_feed"}
+    assert set(checks) == {
+        "shutting_down",
+        "database",
+        "audit_writer",
+        "jwks",
+        "revocation_feed",
+        "quota_backend",
+    }
     assert all(check["ok"] for check in checks.values())
 
 
