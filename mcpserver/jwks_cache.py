@@ -12,7 +12,9 @@ The keys that verify tokens (mcpserver/keystore.py `KEYS`) come from the
   (a token signed by them keeps verifying; `/readyz` says they are stale);
 - a token naming an unknown `kid` triggers one refetch, at most one per
   MCP_JWKS_UNKNOWN_KID_INTERVAL_SECONDS per process, however many such
-  tokens arrive (a flood of forged kids cannot make us hammer the issuer);
+  tokens arrive (a flood of forged kids cannot make us hammer the issuer),
+  and each such refetch logs a warning naming the kid (a planned rotation
+  never causes one: its key is pre-published longer than we cache);
   concurrent callers share the fetch in progress (SharedTask, no lock) and
   wait for it at most `request_wait` (half the request's own deadline,
   MCP_DB_TIMEOUT_SECONDS), so a black-holed issuer costs them a 401, never
@@ -140,6 +142,13 @@ class JwksCache:
             if now - self._last_unknown < self._unknown_interval:
                 return False
             self._last_unknown = now
+            logger.warning(
+                "A token names kid %r, not in the cached JWKS: refetching it "
+                "(a forged token, or a rotated-in key that signed before this "
+                "process refetched the JWKS: pre-publication shorter than the "
+                "JWKS cache time)",
+                kid[:64],
+            )
         try:
             async with asyncio.timeout(self._request_wait):
                 await self.refresh()

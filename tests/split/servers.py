@@ -14,6 +14,7 @@ a test can shape claims and times; one test goes through the real flow
 (register_resource_server, sign-in, consent, /token with `resource`).
 """
 
+import base64
 import json
 import subprocess
 import sys
@@ -106,6 +107,21 @@ def create_clients(issuer: LiveServer) -> Credentials:
     return Credentials("split-rs", secret)
 
 
+def register_resource_server(issuer: LiveServer, port: int) -> Credentials:
+    """`manage.py register_resource_server` for http://127.0.0.1:`port`/mcp.
+
+    Returns the credentials it printed as its last two lines.
+    """
+    printed = issuer.manage(
+        "register_resource_server", "--resource", f"http://127.0.0.1:{port}/mcp"
+    )
+    lines = dict(line.split("=", 1) for line in printed.strip().splitlines()[-2:])
+    return Credentials(
+        lines["MCP_AUTHORIZATION_SERVER_CLIENT_ID"],
+        lines["MCP_AUTHORIZATION_SERVER_CLIENT_SECRET"],
+    )
+
+
 def mint(issuer: LiveServer, audience: str, **spec: Any) -> dict[str, Any]:
     """A token the issuer signs for `audience` ({"token", "claims"}).
 
@@ -130,6 +146,15 @@ def call(url: str, token: str, *, timeout: float = 10) -> httpx2.Response:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return httpx2.post(url, json=CALL, headers=headers, timeout=timeout)
+
+
+def with_kid(token: str, kid: str) -> str:
+    """`token` with its header's `kid` replaced (the signature no longer matters)."""
+    header, payload, signature = token.split(".")
+    fields = json.loads(base64.urlsafe_b64decode(header + "=="))
+    fields["kid"] = kid
+    encoded = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=")
+    return ".".join([encoded.decode(), payload, signature])
 
 
 def resource_server_env(

@@ -8,8 +8,6 @@ forged `kid`s is sent to the resource server while the issuer's access log
 counts its JWKS fetches.
 """
 
-import base64
-import json
 import os
 import signal
 import time
@@ -23,18 +21,16 @@ import pytest
 
 from tests.faults.kill import descendants, kill_server, restart_server
 from tests.live_server import LiveServer
-from tests.split.servers import Credentials, call, mint, run_resource_server
+from tests.split.servers import (
+    Credentials,
+    call,
+    mint,
+    run_resource_server,
+    with_kid,
+)
 
 UNREACHABLE_BOUND = 6.0
 JWKS_FETCH = "GET /.well-known/jwks.json"
-
-
-def _with_kid(token: str, kid: str) -> str:
-    header, payload, signature = token.split(".")
-    fields = json.loads(base64.urlsafe_b64decode(header + "=="))
-    fields["kid"] = kid
-    encoded = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=")
-    return ".".join([encoded.decode(), payload, signature])
 
 
 def _readyz(rs: LiveServer) -> httpx2.Response:
@@ -79,7 +75,7 @@ def _kill_and_restart(issuer: LiveServer, rs: LiveServer) -> None:
     # Cached keys keep verifying; the last good feed is used within the bound.
     assert call(rs.mcp_url, seen).status_code == 200
     assert call(rs.mcp_url, unseen_within_bound).status_code == 200
-    forged = call(rs.mcp_url, _with_kid(seen, "rotated-" + uuid.uuid4().hex))
+    forged = call(rs.mcp_url, with_kid(seen, "rotated-" + uuid.uuid4().hex))
     assert forged.status_code == 401
     assert forged.json()["error"] == "invalid_token"
     time.sleep(1.0)
@@ -126,7 +122,7 @@ def test_a_forged_kid_flood_fetches_the_jwks_at_most_once_per_10_seconds(
         statuses = []
         with httpx2.Client(timeout=10) as client:
             while time.monotonic() - started < duration:
-                forged = _with_kid(token, uuid.uuid4().hex)
+                forged = with_kid(token, uuid.uuid4().hex)
                 response = client.post(
                     rs.mcp_url,
                     json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
@@ -163,7 +159,7 @@ def test_a_hung_issuer_costs_an_unknown_kid_a_401_not_a_timeout(
         os.kill(pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        forged = call(rs.mcp_url, _with_kid(token, uuid.uuid4().hex))
+        forged = call(rs.mcp_url, with_kid(token, uuid.uuid4().hex))
         waited = time.monotonic() - started
         assert forged.status_code == 401
         assert forged.json()["error_description"] == "unknown signing key"

@@ -7,8 +7,6 @@ or one revoked at the issuer, is refused; an issuer that is not who it
 claims to be, or not there, stops the resource server from starting.
 """
 
-import base64
-import json
 import re
 import sys
 import time
@@ -25,10 +23,12 @@ from tests.split.servers import (
     Credentials,
     call,
     mint,
+    register_resource_server,
     resource_server_env,
     revoke,
     run_resource_server,
     start,
+    with_kid,
 )
 
 AS_ROUTES = [
@@ -132,15 +132,6 @@ def test_a_token_revoked_at_the_issuer_is_refused_within_two_seconds(
     assert delay < 2.0
 
 
-def _with_kid(token: str, kid: str) -> str:
-    """`token` with its header's `kid` replaced (the signature no longer matters)."""
-    header, payload, signature = token.split(".")
-    fields = json.loads(base64.urlsafe_b64decode(header + "=="))
-    fields["kid"] = kid
-    encoded = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=")
-    return ".".join([encoded.decode(), payload, signature])
-
-
 def _refused_start(
     issuer: LiveServer, credentials: Credentials, tmp_path: Path, **env: str
 ) -> str:
@@ -212,7 +203,7 @@ def test_a_resource_server_never_queries_an_oauth_table(
             call(rs.mcp_url, mint(issuer, issuer.mcp_url)["token"]).status_code == 401
         )
         forged = mint(issuer, rs.mcp_url, username="alice")["token"]
-        assert call(rs.mcp_url, _with_kid(forged, "forged")).status_code == 401
+        assert call(rs.mcp_url, with_kid(forged, "forged")).status_code == 401
         for route in [
             "/readyz",
             "/healthz",
@@ -329,14 +320,7 @@ def test_the_real_oauth_flow_through_a_registered_resource_server(
     the RS (RFC 8707 `resource`), then calls a tool on the RS.
     """
     port = free_port()
-    printed = issuer.manage(
-        "register_resource_server", "--resource", f"http://127.0.0.1:{port}/mcp"
-    )
-    lines = dict(line.split("=", 1) for line in printed.strip().splitlines()[-2:])
-    registered = Credentials(
-        lines["MCP_AUTHORIZATION_SERVER_CLIENT_ID"],
-        lines["MCP_AUTHORIZATION_SERVER_CLIENT_SECRET"],
-    )
+    registered = register_resource_server(issuer, port)
     with run_resource_server(issuer, registered, tmp_path, port=port) as rs:
         output = issuer.manage(
             "harness",
