@@ -212,8 +212,10 @@ async def authenticate(token: str) -> Principal:
     try:
         principal, claims = decode_access_token(token)
     except _UnknownKid as unknown:
-        reload = JWKS.reload_for_unknown_kid if JWKS.active else None
-        if not await (reload or KEYS.reload_for_unknown_kid)(unknown.kid):
+        # Keys come from the issuer's JWKS in resource-server mode, else
+        # from our own database.
+        store = JWKS if JWKS.active else KEYS
+        if not await store.reload_for_unknown_kid(unknown.kid):
             raise InvalidToken("unknown signing key") from None
         try:
             principal, claims = decode_access_token(token)

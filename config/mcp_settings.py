@@ -1,0 +1,64 @@
+"""Settings of the MCP resource server: transport, caches, readiness, quotas.
+
+Imported by config/settings.py (which has already loaded `.env` into the
+environment), as config/resource_server_settings.py is; every name here is
+a Django setting and is read as `settings.NAME`.
+"""
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+# Stateless JSON by default so any worker serves any request; true turns on
+# MCP sessions and SSE (one process only: sessions live in its memory).
+MCP_SESSIONS = env.bool("MCP_SESSIONS", default=False)
+MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
+# Stateless tools/call (handshake-era, JSON) is answered by
+# mcpserver/fastpath.py without the SDK's per-request transport machinery;
+# false sends every request through the SDK.
+MCP_FAST_TOOLS_CALL = env.bool("MCP_FAST_TOOLS_CALL", default=True)
+# How often each process reads the revocation feed (seconds).
+MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0.5)
+# How long each process may reuse a tenant's tool policy (seconds).
+MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=0.5)
+# Threads per process for the MCP app's database work; keep it at or below
+# DATABASE_POOL_MAX_SIZE minus 2 (the audit writer thread and Django's own
+# thread hold one each) so a thread never waits for a pooled connection.
+MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)
+# /readyz bounds (config/readiness.py): the audit writer's backlog (events
+# handed over and not yet committed) and its oldest event's age (seconds),
+# and the age of the last good revocation poll of a combined server.
+MCP_READY_AUDIT_MAX_QUEUE = env.int("MCP_READY_AUDIT_MAX_QUEUE", default=1024)
+MCP_READY_AUDIT_MAX_AGE_SECONDS = env.float(
+    "MCP_READY_AUDIT_MAX_AGE_SECONDS", default=5.0
+)
+MCP_READY_REVOCATION_MAX_AGE_SECONDS = env.float(
+    "MCP_READY_REVOCATION_MAX_AGE_SECONDS", default=5.0
+)
+# After SIGTERM, how long the process keeps serving while /readyz answers
+# 503, before uvicorn stops accepting (config/shutdown.py). At least the
+# load balancer's check interval times its failure count.
+MCP_SHUTDOWN_DRAIN_SECONDS = env.float("MCP_SHUTDOWN_DRAIN_SECONDS", default=3.0)
+# Per-tenant quotas on authenticated /mcp requests (mcpserver/quotas.py): a
+# token bucket per tenant, refilled at MCP_TENANT_RATE requests/s and
+# holding MCP_TENANT_BURST (0: one second's worth), and inside it one per
+# client holding MCP_CLIENT_SHARE percent of both. A tenant's own values
+# (admin) win; 0 here means tenants without their own rate are not limited.
+MCP_TENANT_RATE = env.float("MCP_TENANT_RATE", default=0)
+MCP_TENANT_BURST = env.int("MCP_TENANT_BURST", default=0)
+MCP_CLIENT_SHARE = env.int("MCP_CLIENT_SHARE", default=50)
+# Bound on one quota round trip to Redis; past it (or on any Redis error)
+# the process counts in its own buckets until Redis answers again.
+MCP_QUOTA_REDIS_TIMEOUT = env.float("MCP_QUOTA_REDIS_TIMEOUT", default=0.2)
+
+# Benchmarks only: false skips the audit row of each tool call, to measure
+# what auditing costs. It takes MCP_BENCHMARK=true as well, so no server
+# runs without its audit log by a single stray variable.
+MCP_BENCHMARK = env.bool("MCP_BENCHMARK", default=False)
+MCP_AUDIT_TOOL_CALLS = env.bool("MCP_AUDIT_TOOL_CALLS", default=True)
+if not MCP_AUDIT_TOOL_CALLS and not MCP_BENCHMARK:
+    raise ImproperlyConfigured(
+        "MCP_AUDIT_TOOL_CALLS=false is for benchmarks only: it needs "
+        "MCP_BENCHMARK=true too."
+    )
