@@ -24,13 +24,12 @@ from oauth2_provider.views import (
     OAuthServerMetadataView,
 )
 from oauth2_provider.views import TokenView as DOTTokenView
-from oauthlib.common import Request as OAuthlibRequest
 
 from audit.models import AuditEvent
 from oauth.errors import NO_STORE, oauth_error
 from oauth.keys import jwks
-from oauth.models import ClientProfile
 from oauth.ratelimit import refuse_over_limit
+from oauth.resource_server_clients import authenticate_resource_server
 from oauth.token_hashing import checksum, unverified_claims
 from oauth.token_storage import stored_token
 
@@ -148,26 +147,11 @@ class ResourceServerIntrospectView(IntrospectTokenView):
     """
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        core = self.get_oauthlib_core()
-        uri, http_method, body, headers = core._extract_params(request)
-        oauthlib_request = OAuthlibRequest(uri, http_method, body, headers)
-        if not core.server.request_validator.authenticate_client(oauthlib_request):
-            response = oauth_error(
-                "invalid_client",
-                "Client authentication failed.",
-                HTTPStatus.UNAUTHORIZED,
-            )
-            response["WWW-Authenticate"] = 'Basic realm="introspection"'
-            return response
-        client = oauthlib_request.client
-        if not ClientProfile.objects.filter(
-            application=client, is_resource_server=True
-        ).exists():
-            return oauth_error(
-                "unauthorized_client",
-                "Only resource servers may introspect tokens.",
-                HTTPStatus.FORBIDDEN,
-            )
+        client = authenticate_resource_server(
+            request, realm="introspection", action="introspect tokens"
+        )
+        if isinstance(client, HttpResponse):
+            return client
         return View.dispatch(self, request, *args, **kwargs)
 
     @staticmethod

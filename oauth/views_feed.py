@@ -1,10 +1,10 @@
 """The revocation feed that separate resource servers poll over HTTP.
 
 `GET /resource-server/feed?since=<cursor>`, for confidential clients an
-operator marked `is_resource_server`, authenticated like introspection
-(oauth/views.py `ResourceServerIntrospectView`): HTTP Basic client
-credentials; 401 `invalid_client` with `WWW-Authenticate: Basic`, 403
-`unauthorized_client` for any other client. The answer (JSON, no-store):
+operator marked `is_resource_server`, authenticated as introspection is
+(oauth/resource_server_clients.py): HTTP Basic client credentials; 401
+`invalid_client` with `WWW-Authenticate: Basic`, 403 `unauthorized_client`
+for any other client. The answer (JSON, no-store):
 
 - `cursor`: pass it back as `since` for the next, incremental, answer;
 - `full`: true when the answer is a snapshot of every unexpired entry
@@ -28,17 +28,15 @@ the very secret hash it had when checked, so a rotated secret
 import hashlib
 import hmac
 import time
-from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from oauth2_provider.oauth2_backends import get_oauthlib_core
-from oauthlib.common import Request as OAuthlibRequest
 
 from oauth.errors import NO_STORE, oauth_error
 from oauth.models import ClientProfile
+from oauth.resource_server_clients import authenticate_resource_server
 from oauth.revocation_selectors import load_disabled_subjects, load_revocations
 
 _REMEMBER_SECONDS = 60.0
@@ -83,24 +81,12 @@ def _refuse_unless_resource_server(request: HttpRequest) -> HttpResponse | None:
     digest = _credentials_digest(request)
     if _still_remembered(digest):
         return None
-    core = get_oauthlib_core()
-    uri, http_method, body, headers = core._extract_params(request)
-    oauthlib_request = OAuthlibRequest(uri, http_method, body, headers)
-    if not core.server.request_validator.authenticate_client(oauthlib_request):
-        response = oauth_error(
-            "invalid_client", "Client authentication failed.", HTTPStatus.UNAUTHORIZED
-        )
-        response["WWW-Authenticate"] = 'Basic realm="resource-server-feed"'
-        return response
-    if not ClientProfile.objects.filter(
-        application=oauthlib_request.client, is_resource_server=True
-    ).exists():
-        return oauth_error(
-            "unauthorized_client",
-            "Only resource servers may read the revocation feed.",
-            HTTPStatus.FORBIDDEN,
-        )
-    _remember(digest, oauthlib_request.client)
+    client = authenticate_resource_server(
+        request, realm="resource-server-feed", action="read the revocation feed"
+    )
+    if isinstance(client, HttpResponse):
+        return client
+    _remember(digest, client)
     return None
 
 
