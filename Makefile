@@ -9,7 +9,7 @@ HOST ?= localhost
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate seed static clean-venv
+.PHONY: run test lint format migrate seed static clean-venv haproxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,22 @@ $(CHROMIUM):
 			"the browser tests will fail: sudo apt-get install -y chromium" >&2; \
 	fi
 
-test: $(VENV)/.installed .env $(CHROMIUM)
+# The cluster (scripts/cluster.py, tests/cluster/) puts Debian's HAProxy in
+# front of the nodes: installed with apt when missing, like Chromium.
+HAPROXY := /usr/sbin/haproxy
+
+$(HAPROXY):
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing haproxy with apt for the cluster"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else \
+		echo "warning: $(HAPROXY) is missing and apt-get is not usable here;" \
+			"the cluster tests will fail: sudo apt-get install -y haproxy" >&2; \
+	fi
+
+haproxy: $(HAPROXY)
+
+test: $(VENV)/.installed .env $(CHROMIUM) $(HAPROXY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
