@@ -17,11 +17,13 @@ workers' values, as each gauge's mode says:
 - mcp_jwks_age_seconds{issuer} (max, resource-server mode only): seconds
   since the issuer's JWKS was last fetched.
 
-A worker that stops marks itself dead (`mark_process_dead`), which drops
-its gauge values; one that was killed is dropped at the next scrape.
+A worker that exits marks itself dead (`mark_process_dead`, at exit),
+which drops its gauge values; one that was killed is dropped at the next
+scrape.
 """
 
 import asyncio
+import atexit
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -37,6 +39,7 @@ from mcpserver.jwks_cache import JWKS
 from mcpserver.remote_feed import REMOTE_FEED
 
 REFRESH_SECONDS = 1.0
+_marks_dead_at_exit = False
 
 AUDIT_QUEUE_DEPTH = Gauge(
     "mcp_audit_queue_depth",
@@ -88,9 +91,20 @@ def forget_dead_workers(directory: str) -> None:
 async def refreshing() -> AsyncIterator[None]:
     """Refresh this worker's gauges every second while the server runs.
 
-    On exit this worker's gauge values are removed from the node's
-    directory (its counters and histograms stay in the node's totals).
+    When the process exits, its gauge values are removed from the node's
+    directory (its counters and histograms stay in the node's totals): at
+    exit rather than here, because the files stay mapped while the process
+    lives, and a process that runs another lifespan (tests do) would write
+    on into removed files.
     """
+    global _marks_dead_at_exit
+    if not _marks_dead_at_exit:
+        atexit.register(
+            multiprocess.mark_process_dead,
+            os.getpid(),
+            str(settings.MCP_METRICS_DIR),
+        )
+        _marks_dead_at_exit = True
 
     async def loop() -> None:
         while True:
@@ -104,4 +118,3 @@ async def refreshing() -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        multiprocess.mark_process_dead(os.getpid(), str(settings.MCP_METRICS_DIR))
