@@ -154,6 +154,8 @@ def test_a_scrape_counts_tool_calls_by_tenant_tool_and_outcome(two_workers):
     assert samples(text, "mcp_audit_queue_depth", "")[()] == 0
     lag = samples(text, "mcp_revocation_feed_lag_seconds", "")[()]
     assert 0 <= lag < 5
+    # The default log format is unchanged: no request lines.
+    assert "mcp.request" not in server.log()
 
 
 def per_worker_calls(metrics: Path) -> dict[int, float]:
