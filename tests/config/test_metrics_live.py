@@ -14,6 +14,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -224,7 +225,14 @@ def test_json_logs_have_one_line_per_request_with_its_fields_and_no_token(
     )
     assert response.status_code == 200
     assert httpx2.get(f"{server.url}/healthz", timeout=30).status_code == 200
+    # Each line is written once its response has been sent: wait for them.
     log = server.log()
+    deadline = time.monotonic() + 30
+    while ("req-" + rid not in log or '"/healthz"' not in log) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+        log = server.log()
     assert token not in log
     assert token.split(".")[2] not in log  # not even the signature
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
