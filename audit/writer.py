@@ -52,6 +52,7 @@ from typing import Any
 
 from django.db import connections
 
+from audit.metrics import observe_audit_batch
 from audit.retry import RETRY_SECONDS, Transient, retry_until, transient_kind
 from audit.services import PendingEvent, pending_event
 from audit.writer_backlog import Backlog, BacklogSnapshot
@@ -281,6 +282,7 @@ class AuditWriter:
         # Each split gives the events their chain places afresh, so it
         # needs no copies.
         events = [pending.event for pending in batch]
+        started = time.monotonic()
         try:
             rows = retry_until(deadline, lambda: store.commit(events), self._retrying)
         except Exception as exc:
@@ -298,6 +300,7 @@ class AuditWriter:
             self._stats.events_written += len(rows)
             self._stats.transactions_committed += 1
             self._stats.largest_batch = max(self._stats.largest_batch, len(rows))
+        observe_audit_batch(len(rows), time.monotonic() - started)
         results.extend(zip(batch, rows, strict=True))
 
     def _retrying(self, kind: Transient) -> None:

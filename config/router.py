@@ -7,7 +7,7 @@ from typing import Protocol
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from config import shutdown
+from config import process_gauges, shutdown
 from config.security_headers import nosniff
 from mcpserver.asgi_types import ASGIApp, Receive, Scope, Send
 from mcpserver.remote_trust import StartupRefused
@@ -57,6 +57,8 @@ class Router:
                     await sync_to_async(log_signing_key_errors)()
                 try:
                     await stack.enter_async_context(self.mcp_app.lifespan())
+                    # This worker's gauges (config/process_gauges.py).
+                    await stack.enter_async_context(process_gauges.refreshing())
                 except StartupRefused as exc:  # one line: uvicorn logs it
                     reason = f"Startup refused: {exc}"
                     await send({"type": "lifespan.startup.failed", "message": reason})

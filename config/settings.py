@@ -371,18 +371,26 @@ if MCP_AUTHORIZATION_SERVER:
 # Audit rows cap the JSON of a call's arguments at this many bytes.
 AUDIT_ARGUMENTS_MAX_BYTES = env.int("AUDIT_ARGUMENTS_MAX_BYTES", default=4096)
 
+# Metrics and logs: /metrics (multiprocess directory, allow-list), LOG_FORMAT.
+from config.observability_settings import (  # noqa: E402, F401
+    LOG_FORMAT,
+    MCP_METRICS_ALLOWED_IPS,
+    MCP_METRICS_DIR,
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.json_logs.JsonFormatter"},
     },
     # No token, code or secret in a log line (config/log_redaction.py).
     "filters": {"redact": {"()": "config.log_redaction.RedactSecrets"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["redact"],
         }
     },
@@ -393,5 +401,8 @@ LOGGING = {
         # (DNS, TLS, size, policy) at INFO; the client only sees
         # "invalid client_id".
         "oauth2_provider.cimd": {"level": "INFO"},
+        # One line per HTTP request, with LOG_FORMAT=json only
+        # (config/request_observer.py).
+        "mcp.request": {"level": "INFO"},
     },
 }

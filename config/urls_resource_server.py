@@ -2,9 +2,11 @@
 
 Only what a resource server owns: its RFC 9728 metadata (naming the
 configured issuer) and the health endpoints; /mcp is routed by
-config/router.py. Every authorization-server route (/authorize, /token,
-/register, /revoke, /introspect, the JWKS, the RFC 8414 metadata, the
-revocation feed, sign-in, account pages and the admin console) is absent:
+config/router.py and /metrics, in both modes, by config/request_observer.py
+(for allowed addresses; any other gets this 404). Every
+authorization-server route (/authorize, /token, /register, /revoke,
+/introspect, the JWKS, the RFC 8414 metadata, the revocation feed,
+sign-in, account pages and the admin console) is absent:
 Django answers 404, and nothing here reads an OAuth table.
 """
 

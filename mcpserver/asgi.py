@@ -35,7 +35,7 @@ from mcpserver.asgi_types import Receive, Scope, Send
 from mcpserver.audit_sink import build_sink
 from mcpserver.auth import reset_process_state
 from mcpserver.pipeline.admission import Admission
-from mcpserver.pipeline.admitted import Admitted
+from mcpserver.pipeline.admitted import RPC_ID_KEY, SCOPE_KEY, Admitted
 from mcpserver.pipeline.authentication import authenticate_request
 from mcpserver.pipeline.decide import decide_call
 from mcpserver.pipeline.dispatch import Dispatcher
@@ -153,13 +153,15 @@ class McpApp:
         if dispatcher is None or guard is None:
             raise _NOT_RUNNING
         inbound = await guard(scope, receive)
+        if inbound.message is not None:
+            scope[RPC_ID_KEY] = request_id_of(inbound.message)
         # One bound (MCP_DB_TIMEOUT_SECONDS) for all of the request's waits
         # on the database, however many stages wait: each wait is bounded
         # too (mcpserver/db.py), but several just under it would add up.
         deadline = asyncio.get_running_loop().time() + self._db_timeout
         try:
             async with asyncio.timeout_at(deadline):
-                admitted = await self._admit(inbound, dispatcher)
+                admitted = await self._admit(scope, inbound, dispatcher)
         except TimeoutError:
             raise unavailable(
                 request_id_of(inbound.message or {}), "the request ran out of time"
@@ -168,17 +170,27 @@ class McpApp:
             scope, receive, send, inbound, admitted, deadline=deadline
         )
 
-    async def _admit(self, inbound: Inbound, dispatcher: Dispatcher) -> Admitted:
-        """Stages 2-4: what dispatch needs, or a Refusal."""
+    async def _admit(
+        self, scope: Scope, inbound: Inbound, dispatcher: Dispatcher
+    ) -> Admitted:
+        """Stages 2-4: what dispatch needs, or a Refusal.
+
+        Once the caller is known, the scope says who it is (and the tool it
+        calls) for the request log and metrics (config/request_observer.py),
+        whatever a later stage answers.
+        """
         principal = await authenticate_request(inbound, audit=dispatcher.audit)
+        call = inbound.tool_call
+        scope[SCOPE_KEY] = Admitted(principal, tool=call.name if call else None)
         await self._admission.admit(principal, inbound)
         if inbound.non_json:
             await refuse_non_json(principal, inbound, audit=dispatcher.audit)
-        call = inbound.tool_call
         if call is None or dispatcher.refuses_before_handlers(inbound):
             return Admitted(principal)
         decision = await decide_call(principal, call, inbound, audit=dispatcher.audit)
-        return Admitted(principal, tool=call.name, decision=decision)
+        admitted = Admitted(principal, tool=call.name, decision=decision)
+        scope[SCOPE_KEY] = admitted
+        return admitted
 
 
 def build_mcp_app() -> McpApp:

@@ -19,6 +19,7 @@ reached without the stages' state (a mounting mistake) fails closed the same way
 """
 
 import logging
+import time
 from typing import Any
 
 import mcp_types as types
@@ -28,6 +29,7 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from audit.models import AuditEvent
+from mcpserver import metrics
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import Principal
 from mcpserver.db import DatabaseUnavailable
@@ -113,7 +115,29 @@ async def execute_call(
     refusing decision (fail closed: decide_call answers refusals itself);
     DatabaseUnavailable when the tool's query or the audit row did not
     finish within MCP_DB_TIMEOUT_SECONDS (the fast path answers 503).
+    Either way the call is counted (mcpserver/metrics.py): ok, error (an
+    `isError` result or a raised error) or unavailable, with its duration.
     """
+    try:
+        result = await _execute(call, decision, audit=audit)
+    except DatabaseUnavailable:
+        _observe(call, metrics.UNAVAILABLE)
+        raise
+    except Exception:
+        _observe(call, metrics.ERROR)
+        raise
+    _observe(call, metrics.ERROR if result.is_error else metrics.OK)
+    return result
+
+
+def _observe(call: ToolCall, outcome: str) -> None:
+    metrics.count_tool_call(call.principal, call.name, outcome)
+    metrics.observe_tool_call(call.name, time.perf_counter() - call.started)
+
+
+async def _execute(
+    call: ToolCall, decision: Decision | None, *, audit: AuditSink
+) -> types.CallToolResult:
     if decision is None or not decision.allowed or call.name not in TOOLS:
         logger.error("tools/call %s reached dispatch undecided", call.name[:128])
         raise MCPError(types.INTERNAL_ERROR, "Internal error")

@@ -22,6 +22,7 @@ import logging
 
 import mcp_types as types
 
+from mcpserver import metrics
 from mcpserver.auth import Principal
 from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.inbound import Inbound, request_id_of
@@ -80,6 +81,9 @@ class Admission:
         if verdict.admitted:
             return
         call = inbound.tool_call
+        metrics.count_quota_refusal(principal, verdict.limit)
+        if call is not None:
+            metrics.count_tool_call(principal, call.name, metrics.RATE_LIMITED)
         if self.refusals is not None:
             await self.refusals.refused(
                 principal,

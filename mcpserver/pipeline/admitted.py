@@ -14,6 +14,9 @@ from mcpserver.auth import Principal
 from mcpserver.policy import Decision
 
 SCOPE_KEY = "mcpserver.admitted"
+RPC_ID_KEY = "mcpserver.rpc_id"
+"""The request's JSON-RPC id (what its audit rows record as request_id),
+kept in the scope for the request log (config/request_observer.py)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import mcp_types as types
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 
 from audit.models import AuditEvent
+from mcpserver import metrics
 from mcpserver.audit_sink import AuditSink
 from mcpserver.auth import Principal
 from mcpserver.challenges import insufficient_scope_challenge
@@ -79,9 +80,11 @@ async def decide_call(
     try:
         decision = await adecide(principal, message.name)
     except DatabaseUnavailable:
+        metrics.count_tool_call(principal, message.name, metrics.UNAVAILABLE)
         raise unavailable(message.request_id, "the policy cannot be read") from None
     except Exception:
         logger.exception("Reading the tool policy failed")
+        metrics.count_tool_call(principal, message.name, metrics.ERROR)
         raise internal_error(message.request_id) from None
     if decision.allowed:
         return decision
@@ -100,12 +103,15 @@ async def decide_call(
             )
         )
     except DatabaseUnavailable:
+        metrics.count_tool_call(principal, message.name, metrics.UNAVAILABLE)
         raise unavailable(message.request_id, "the call cannot be audited") from None
     except Exception:
         logger.exception("Audit write failed; refusing to answer %s", call.name)
+        metrics.count_tool_call(principal, message.name, metrics.ERROR)
         raise internal_error(
             message.request_id, "Internal error: the call could not be audited"
         ) from None
+    metrics.count_tool_call(principal, message.name, metrics.DENIED)
     if decision.hidden:
         error = unknown_tool_error(call.name)
         status = ERROR_CODE_HTTP_STATUS[error.code] if inbound.is_modern else 200

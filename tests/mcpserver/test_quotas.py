@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from config.asgi import application
+from config.asgi import mcp_app
 from mcpserver.db import run_db
 from mcpserver.quota_buckets import Limits, LocalBuckets
 from mcpserver.quotas import RETRY_SECONDS, QuotaDefaults
@@ -117,12 +117,12 @@ async def test_readiness_sees_when_redis_is_unreachable(demo: Demo, settings) ->
     await _set_tenant_a_quota(quota_rate=1, quota_burst=2, quota_client_share=100)
     token = await demo.atoken("alice")
     async with running_app():
-        assert application.mcp_app.quota_status().store == "redis"
+        assert mcp_app.quota_status().store == "redis"
         statuses = [
             (await post_rpc(token, "tools/call", call_params("echo", message="x")))
             for _ in range(3)
         ]
-        status = application.mcp_app.quota_status()
+        status = mcp_app.quota_status()
     assert [s.status_code for s in statuses] == [200, 200, 429]
     assert status.store == "local"
     assert status.degraded
@@ -146,7 +146,7 @@ async def test_readiness_sees_counters_shared_in_redis(demo: Demo, settings) -> 
             (await post_rpc(token, "tools/call", call_params("echo", message="x")))
             for _ in range(3)
         ]
-        status = application.mcp_app.quota_status()
+        status = mcp_app.quota_status()
     assert [s.status_code for s in statuses] == [200, 200, 429]
     assert (status.store, status.shared, status.degraded) == ("redis", True, False)
 
@@ -196,13 +196,13 @@ async def test_counters_return_to_redis_when_it_answers_again(
     async with running_app():
         with _throwaway_redis(port):
             assert await call() == 200
-            assert application.mcp_app.quota_status().shared
+            assert mcp_app.quota_status().shared
         assert await call() == 200  # Redis gone: counted in this process
-        assert application.mcp_app.quota_status().degraded
+        assert mcp_app.quota_status().degraded
         with _throwaway_redis(port):
             await asyncio.sleep(RETRY_SECONDS)
             assert await call() == 200
-            status = application.mcp_app.quota_status()
+            status = mcp_app.quota_status()
     assert (status.store, status.shared, status.degraded) == ("redis", True, False)
 
 
