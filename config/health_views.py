@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from config.probe_logging import report
 from config.readiness import arun_checks
 
 
@@ -22,9 +23,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @never_cache
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when every check passes, else 503; each check named with its words."""
+    """200 when every check passes, else 503; each check named with its words.
+
+    A 503 is logged once per change of the failing checks, not per probe
+    (config/probe_logging.py).
+    """
     results = await arun_checks()
     ready = all(result.ok for result in results.values())
+    report({name: r.detail for name, r in results.items() if not r.ok})
     return JsonResponse(
         {
             "status": "ready" if ready else "not ready",

@@ -386,12 +386,17 @@ LOGGING = {
         "json": {"()": "config.json_logs.JsonFormatter"},
     },
     # No token, code or secret in a log line (config/log_redaction.py).
-    "filters": {"redact": {"()": "config.log_redaction.RedactSecrets"}},
+    # A 503 of /readyz is logged once per change, not per probe
+    # (config/probe_logging.py).
+    "filters": {
+        "redact": {"()": "config.log_redaction.RedactSecrets"},
+        "probes": {"()": "config.probe_logging.DropReadinessErrors"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["redact"],
+            "filters": ["probes", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},

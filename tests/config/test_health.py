@@ -6,6 +6,7 @@ while it runs, and are tested live (tests/faults/test_health_live.py).
 """
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -13,7 +14,7 @@ import pytest
 from django.test import Client
 
 from audit.writer_backlog import Backlog
-from config import readiness, shutdown
+from config import probe_logging, readiness, shutdown
 from mcpserver.quotas import QuotaStatus
 
 
@@ -140,3 +141,31 @@ def test_the_audit_writer_check_names_the_bound_it_crossed(settings) -> None:
     result = readiness.audit_writer_check()
     assert not result.ok
     assert result.detail.startswith("falling behind: 0 event(s) queued")
+
+
+def _console_handler() -> logging.Handler:
+    """The handler settings.LOGGING names `console` (it carries the filters)."""
+    [handler] = [h for h in logging.getLogger("django").handlers if h.filters]
+    return handler
+
+
+@pytest.mark.django_db
+def test_a_not_ready_node_logs_once_per_change_not_once_per_probe(caplog) -> None:
+    """HAProxy probes twice a second: a drain must not write an ERROR each time."""
+    probe_logging.reset()
+    caplog.set_level(logging.WARNING)
+    assert shutdown.begin("SIGTERM received")
+    try:
+        answers = [Client().get("/readyz").status_code for _ in range(3)]
+    finally:
+        shutdown.reset()
+    answers.append(Client().get("/readyz").status_code)
+    assert answers == [503, 503, 503, 200]
+    shown = [r for r in caplog.records if _console_handler().filter(r)]
+    lines = [(r.name, r.levelname, r.getMessage()) for r in shown]
+    assert [line[:2] for line in lines] == [("config.readiness", "WARNING")] * 2
+    assert lines[0][2].startswith("not ready: shutting_down: SIGTERM received")
+    assert lines[1][2] == "ready again"
+    # Django still logged each 503; the console handler drops those lines.
+    dropped = [r for r in caplog.records if r.name == "django.request"]
+    assert len(dropped) == 3
