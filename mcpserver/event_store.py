@@ -97,7 +97,7 @@ class EventStores:
     def succeeded(self) -> None:
         if self._down:
             self._down = False
-            logger.warning("SSE event store (%s) answers again", self.kind)
+            logger.warning("SSE event store (%s) recovered", self.kind)
 
     async def close(self) -> None:
         await self.log.close()
