@@ -12,7 +12,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import httpx2
+import mcp_types as types
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import ClientMessageMetadata
 
 from tests.faults.pgproxy import Mode, PgProxy
 from tests.live_server import LiveServer, run_live_server
@@ -125,6 +130,43 @@ def test_reconnect_with_last_event_id_gets_exactly_the_missed_events(server):
     # Having seen the answer, nothing is missed: only a fresh cursor.
     caught_up = client.get(last_event_id=answer.id, stop_after=1, timeout=3)
     assert caught_up.messages == []
+
+
+async def test_the_sdk_client_resumes_a_call_from_its_resumption_token(server):
+    """The Python SDK's own resumption: a GET with Last-Event-ID, same answer."""
+    token = mint(server)["token"]
+    tokens: list[str] = []
+
+    async def remember(resumption_token: str) -> None:
+        tokens.append(resumption_token)
+
+    request = types.CallToolRequest(
+        params=types.CallToolRequestParams(
+            name="echo", arguments={"message": "resume me"}
+        )
+    )
+    async with (
+        httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as http,
+        Client(
+            streamable_http_client(server.mcp_url, http_client=http), mode="legacy"
+        ) as client,
+    ):
+        first = await client.session.send_request(
+            request,
+            types.CallToolResult,
+            metadata=ClientMessageMetadata(on_resumption_token_update=remember),
+        )
+        # The priming event's id, then the answer's.
+        assert len(tokens) == 2
+        resumed = await client.session.send_request(
+            request,
+            types.CallToolResult,
+            metadata=ClientMessageMetadata(resumption_token=tokens[0]),
+        )
+    assert first.content[0].text == "resume me"
+    assert resumed == first
 
 
 def test_another_sessions_event_id_replays_nothing(server):
