@@ -11,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 env = environ.Env()
 
 # Stateless JSON by default so any worker serves any request; true turns on
-# MCP sessions and SSE (one process only: sessions live in its memory).
+# MCP sessions and SSE (a session lives in the memory of the process that
+# opened it; a load balancer keeps it there by Mcp-Session-Id).
 MCP_SESSIONS = env.bool("MCP_SESSIONS", default=False)
 # Session mode's SSE resumption (Last-Event-ID, mcpserver/event_store.py):
 # the Redis that keeps each session's events ("" = the Redis of CACHE_URL

@@ -206,7 +206,7 @@ def test_events_expire_after_the_ttl(server):
     assert replay.ended_at is not None
 
 
-def _open_stream(client: RawSession, last_event_id: str | None = None) -> Future:
+def open_stream(client: RawSession, last_event_id: str | None = None) -> Future:
     """A GET stream read in a thread, once it is open; its Stream at the end."""
     opened = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1)
@@ -225,7 +225,7 @@ def test_revocation_ends_an_open_stream_within_the_bound(server, kind):
     # The session's GET stream, or a resumed stream (which stays open for
     # what its request may still send after the replay).
     resume_from = client.call_echo(2, "x").events[0].id if kind == "resumed" else None
-    stream = _open_stream(client, resume_from)
+    stream = open_stream(client, resume_from)
 
     committed_at = json.loads(
         server.python("-c", REVOKE, minted["jti"]).splitlines()[-1]
@@ -241,7 +241,7 @@ def test_revocation_ends_an_open_stream_within_the_bound(server, kind):
 def test_expiry_ends_an_open_get_stream_at_exp(server):
     minted = mint(server, lifetime=4)
     client = session(server, minted["token"])
-    stream = _open_stream(client)
+    stream = open_stream(client)
 
     ended = stream.result(timeout=30)
     assert ended.ended_at is not None
