@@ -7,7 +7,7 @@ events in Redis (MCP_TEST_EVENT_REDIS_URL, default db 13), then prints:
 - the delay from a revocation's commit to the end of an open GET stream of
   that token (`--revocations` streams);
 - the delay from a token's `exp` to the end of its open GET stream
-  (`--expiries` streams, tokens living 3 s, leeway 0).
+  (`--expiries` streams, tokens living 6 s, leeway 0).
 
     .venv/bin/python scripts/measure_stream_cut.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
@@ -66,9 +66,12 @@ def main() -> None:
             revoked.append(stream.result(timeout=30).ended_at - committed_at)
         expired = []
         for _ in range(args.expiries):
-            minted = live.mint(server, lifetime=3)
+            minted = live.mint(server, lifetime=6)
             stream = live.open_stream(live.session(server, minted["token"]))
-            expired.append(stream.result(timeout=30).ended_at - minted["exp"])
+            ended = stream.result(timeout=30)
+            if ended.status != 200 or ended.ended_at is None:
+                raise SystemExit(f"the stream did not end at exp: {ended}")
+            expired.append(ended.ended_at - minted["exp"])
     print(f"poll interval {live.POLL_SECONDS} s")
     print(summary("revocation commit -> stream end", revoked))
     print(summary("exp -> stream end", expired))

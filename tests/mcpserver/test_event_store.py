@@ -117,17 +117,35 @@ async def test_the_same_session_id_under_another_tenant_replays_nothing(make_sto
 
 
 async def test_event_ids_are_unguessable_and_malformed_ones_replay_nothing(
-    make_stores,
+    make_stores, caplog
 ):
     store = make_stores().for_session(session(), OWNER)
     one = await store.store_event("1", note(1))
     two = await store.store_event("2", note(2))
     token_one, token_two = one.split("_")[0], two.split("_")[0]
+    position = one.split("_")[1]
 
     assert len(token_one) == 32
     assert token_one != token_two
-    for bogus in ("", "_", "x", "1", f"{token_one}", "a" * 200, "0" * 32 + "_1"):
-        assert await replayed(store, bogus) == (None, [])
+    bogus_ids = [
+        "",
+        "_",
+        "x",
+        token_one,
+        f"{token_one}_",
+        f"{token_one}_x",
+        f"{token_one}_{position}-",
+        f"{token_one}_({position}",
+        f"{token_one.upper()}_{position}",
+        "a" * 200,
+        "0" * 32 + "_1",
+    ]
+    with caplog.at_level(logging.WARNING, logger="mcpserver.event_store"):
+        for bogus in bogus_ids:
+            assert await replayed(store, bogus) == (None, [])
+    # A malformed id is not mistaken for an outage of the log.
+    assert caplog.records == []
+    assert await replayed(store, one) == ("1", [])
 
 
 async def test_events_expire_after_the_ttl(make_stores):
@@ -159,6 +177,29 @@ async def test_memory_log_drops_idle_sessions_whole():
     await stores.for_session(session(), OWNER).store_event("1", note(1))
 
     assert len(log._namespaces) == 1
+
+
+async def test_memory_log_drops_expired_streams_of_a_busy_session():
+    log = MemoryEventLog(ttl=0.2, cap=10)
+    store = EventStores(log, kind="memory").for_session(session(), OWNER)
+    for request_id in range(20):
+        await store.store_event(str(request_id), note(request_id))
+    await asyncio.sleep(0.3)
+    await store.store_event("20", note(20))
+
+    (space,) = log._namespaces.values()
+    assert len(space.streams) == 1
+
+
+async def test_redis_keys_of_a_stream_expire_with_its_events():
+    log = RedisEventLog.connect(REDIS_URL, ttl=0.3, cap=10, timeout=2)
+    namespace = uuid.uuid4().hex
+    await log.append(namespace, "1", b"{}")
+    keys = await log._client.keys(f"mcp:events:{namespace}:*")
+    assert len(keys) == 1
+    await asyncio.sleep(0.5)
+    assert await log._client.exists(*keys) == 0
+    await log.close()
 
 
 @pytest.fixture
