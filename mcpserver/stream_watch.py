@@ -51,6 +51,10 @@ async def refusal_of(principal: Principal, interval: float) -> str:
             return refused.description
         except FeedUnavailable as unavailable:
             return str(unavailable)
+        except Exception:
+            # Fail closed, as a new request would on an unexpected error.
+            logger.exception("Re-checking the token of an open /mcp response")
+            return "token status cannot be checked"
 
 
 async def serve_while_authorized(
@@ -80,16 +84,23 @@ async def serve_while_authorized(
         await send(message)
 
     reason: str | None = None
-    async with anyio.create_task_group() as tasks:
+    try:
+        async with anyio.create_task_group() as tasks:
 
-        async def watch() -> None:
-            nonlocal reason
-            reason = await refusal_of(principal, interval)
+            async def watch() -> None:
+                nonlocal reason
+                reason = await refusal_of(principal, interval)
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(watch)
+            await handler(scope, receive, tracked)
             tasks.cancel_scope.cancel()
-
-        tasks.start_soon(watch)
-        await handler(scope, receive, tracked)
-        tasks.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The task group wraps what the handler raised; the caller expects
+        # it as it was (e.g. Disconnected), and the watcher never raises.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     if reason is None or finished:
         return
     logger.info("Ending an open /mcp response: %s", reason)
