@@ -11,8 +11,18 @@ from django.core.exceptions import ImproperlyConfigured
 env = environ.Env()
 
 # Stateless JSON by default so any worker serves any request; true turns on
-# MCP sessions and SSE (one process only: sessions live in its memory).
+# MCP sessions and SSE (a session lives in the memory of the process that
+# opened it; a load balancer keeps it there by Mcp-Session-Id).
 MCP_SESSIONS = env.bool("MCP_SESSIONS", default=False)
+# Session mode's SSE resumption (Last-Event-ID, mcpserver/event_store.py):
+# the Redis that keeps each session's events ("" = the Redis of CACHE_URL
+# when that is Redis, else this process's memory), how long an event is
+# kept (seconds), how many events each stream keeps at most, and the bound
+# on one Redis round trip (past it, events go unstored: no resumption).
+MCP_EVENT_STORE_URL = env.str("MCP_EVENT_STORE_URL", default="")
+MCP_EVENT_TTL_SECONDS = env.float("MCP_EVENT_TTL_SECONDS", default=300.0)
+MCP_EVENT_STREAM_MAX = env.int("MCP_EVENT_STREAM_MAX", default=1000)
+MCP_EVENT_STORE_TIMEOUT = env.float("MCP_EVENT_STORE_TIMEOUT", default=0.2)
 MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
 # Stateless tools/call (handshake-era, JSON) is answered by
 # mcpserver/fastpath.py without the SDK's per-request transport machinery;

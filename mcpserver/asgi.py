@@ -34,6 +34,7 @@ from mcpserver import remote_trust, revocations
 from mcpserver.asgi_types import Receive, Scope, Send
 from mcpserver.audit_sink import build_sink
 from mcpserver.auth import reset_process_state
+from mcpserver.event_store import EventStores
 from mcpserver.pipeline.admission import Admission
 from mcpserver.pipeline.admitted import RPC_ID_KEY, SCOPE_KEY, Admitted
 from mcpserver.pipeline.authentication import authenticate_request
@@ -53,6 +54,7 @@ from mcpserver.policy import clear_policy_cache
 from mcpserver.quotas import QuotaDefaults, QuotaLimiter, QuotaStatus
 from mcpserver.refusal_log import CoalescedRefusals
 from mcpserver.server import build_server
+from mcpserver.session_manager import ResumableSessionManager
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +92,20 @@ class McpApp:
         self._db_timeout = settings.MCP_DB_TIMEOUT_SECONDS
         sessions = bool(settings.MCP_SESSIONS)
         audit = build_sink(audit_tool_calls=settings.MCP_AUDIT_TOOL_CALLS)
-        manager = StreamableHTTPSessionManager(
-            app=build_server(audit=audit),
-            stateless=not sessions,
-            json_response=not sessions,
-            max_request_body_size=settings.MCP_MAX_BODY_BYTES,
+        events = EventStores.from_settings() if sessions else None
+        manager = (
+            ResumableSessionManager(
+                app=build_server(audit=audit),
+                events=events,
+                max_request_body_size=settings.MCP_MAX_BODY_BYTES,
+            )
+            if events is not None
+            else StreamableHTTPSessionManager(
+                app=build_server(audit=audit),
+                stateless=True,
+                json_response=True,
+                max_request_body_size=settings.MCP_MAX_BODY_BYTES,
+            )
         )
         refusals = CoalescedRefusals(audit)
         limiter = QuotaLimiter.from_settings()
@@ -118,6 +129,7 @@ class McpApp:
                     sessions=sessions,
                     fast_path=settings.MCP_FAST_TOOLS_CALL,
                     audit=audit,
+                    recheck_seconds=settings.MCP_REVOCATION_POLL_SECONDS,
                 )
                 try:
                     yield
@@ -129,6 +141,8 @@ class McpApp:
             with anyio.move_on_after(AUDIT_SHUTDOWN_SECONDS, shield=True):
                 await refusals.flush(everything=True)
                 await limiter.close()
+                if events is not None:
+                    await events.close()
                 await audit_writer.drain()
                 await anyio.to_thread.run_sync(audit_writer.stop)
 

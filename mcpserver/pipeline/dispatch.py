@@ -9,7 +9,10 @@
 - everything else goes to the SDK's StreamableHTTPSessionManager, with the
   `Admitted` state in the ASGI scope for our handlers (mcpserver/server.py)
   and, in session mode, the SDK's own authenticated user, to which it binds
-  each session.
+  each session (and its SSE events: mcpserver/event_store.py); in session
+  mode a response lasts only as long as its token would be accepted
+  (mcpserver/stream_watch.py), so an open SSE stream ends on revocation and
+  at `exp`.
 """
 
 import asyncio
@@ -27,6 +30,7 @@ from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.admitted import SCOPE_KEY, Admitted
 from mcpserver.pipeline.inbound import SESSION_ID_HEADER, Inbound, request_id_of
 from mcpserver.pipeline.refusal import Refusal, oauth_error, send_body, unavailable
+from mcpserver.stream_watch import serve_while_authorized
 
 
 class Dispatcher:
@@ -39,9 +43,11 @@ class Dispatcher:
         sessions: bool,
         fast_path: bool,
         audit: AuditSink,
+        recheck_seconds: float = 0.5,
     ) -> None:
         self.manager = manager
         self.sessions = sessions
+        self.recheck_seconds = recheck_seconds
         self.fast_path = fast_path and not sessions
         self.audit = audit
 
@@ -106,12 +112,25 @@ class Dispatcher:
                     scopes=sorted(principal.scopes),
                     expires_at=principal.exp,
                     resource=settings.MCP_RESOURCE_URL,
-                    subject=str(principal.user_id),
+                    # The SDK binds a session to (client, issuer, subject):
+                    # the tenant is part of the subject, so a user's token
+                    # for another tenant cannot use (or replay) the session.
+                    subject=f"{principal.user_id}@{principal.tenant_id}",
                     claims={"iss": settings.PUBLIC_URL},
                 )
             )
         scope[SCOPE_KEY] = admitted
-        await self.manager.handle_request(scope, receive, send)
+        if not self.sessions:
+            await self.manager.handle_request(scope, receive, send)
+            return
+        await serve_while_authorized(
+            self.manager.handle_request,
+            scope,
+            receive,
+            send,
+            admitted.principal,
+            interval=self.recheck_seconds,
+        )
 
     def _fast_path_takes(self, inbound: Inbound) -> bool:
         return (
