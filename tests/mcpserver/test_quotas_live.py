@@ -159,14 +159,17 @@ def test_refusals_are_audited_once_a_second_per_client_with_their_count(
     tokens = _setup(server, burst=2, share=100)
     refused = 0
     started = time.monotonic()
-    while time.monotonic() - started < 2.5:
+    # At least 2.5 s and more than 50 refusals: on a loaded machine the
+    # calls come slower, so the refusing takes longer (bounded).
+    while time.monotonic() - started < 2.5 or refused <= 50:
+        assert time.monotonic() - started < 30, f"only {refused} refusals in 30 s"
         refused += _statuses(server.mcp_url, tokens["alice"], 16).count(429)
     refused += _statuses(server.mcp_url, tokens["bob"], 5).count(429)
+    refusing = time.monotonic() - started
     time.sleep(1.5)  # the last window's count is flushed after a second
 
     rows = _rows(server)
 
-    assert refused > 50
     assert {row["event"] for row in rows} == {"tool_denied"}
     by_client: dict[str, list[dict]] = {}
     for row in rows:
@@ -174,7 +177,9 @@ def test_refusals_are_audited_once_a_second_per_client_with_their_count(
     assert sum(r["arguments"]["refusals"] for r in rows) == refused
     assert sum(r["arguments"]["refusals"] for r in by_client["c2"]) == 5
     alice_rows = by_client["c1"]
-    assert len(alice_rows) <= 5  # ~3 s of refusals: one row a second at most
+    # One row a second at most (plus the windows cut at either end).
+    assert len(alice_rows) <= int(refusing) + 3
+    assert len(alice_rows) < sum(r["arguments"]["refusals"] for r in alice_rows)
     gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(alice_rows)]
     assert all(gap >= 0.9 for gap in gaps), gaps
 
