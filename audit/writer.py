@@ -46,14 +46,18 @@ import queue
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connections
 
 from audit.retry import RETRY_SECONDS, Transient, retry_until
 from audit.services import PendingEvent, pending_event
 from audit.writer_backlog import BacklogSnapshot
 from audit.writer_bookkeeping import (
+    DRAIN_SECONDS,
+    MAX_BATCH,
+    STOP_SECONDS,
     Counters,
     InHand,
     Pending,
@@ -62,16 +66,10 @@ from audit.writer_bookkeeping import (
 )
 from audit.writer_store import WriterStore
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from audit.writer_pg_async import PgAsyncWriter
 
-MAX_BATCH = 256
-DRAIN_SECONDS = 25.0
-"""How long `drain` waits for what is queued. Longer than a batch's retry
-deadline (RETRY_SECONDS), so a batch retrying at shutdown still settles;
-the MCP app's shutdown (mcpserver/asgi.py) allows for it and for
-STOP_SECONDS, so the count of events left uncommitted is always logged."""
-STOP_SECONDS = 10.0
-"""How long `stop` waits for the writer thread to finish."""
+logger = logging.getLogger(__name__)
 
 
 _STOP: Any = object()
@@ -228,21 +226,34 @@ class AuditWriter:
         self._counters.retried()
 
 
-_writer = AuditWriter()
+def _process_writer() -> "AuditWriter | PgAsyncWriter":
+    """The writer thread, or on PostgreSQL the writer on the event loop.
+
+    Chosen once, at import; settings.MCP_AUDIT_PG_ASYNC=false keeps the
+    thread on PostgreSQL too (benchmarks, and a safety valve).
+    """
+    if connections["default"].vendor == "postgresql" and settings.MCP_AUDIT_PG_ASYNC:
+        from audit.writer_pg_async import PgAsyncWriter
+
+        return PgAsyncWriter()
+    return AuditWriter()
+
+
+_writer = _process_writer()
 
 
 async def write(fields: Mapping[str, Any]) -> PendingEvent:
-    """`AuditWriter.write` on the process's writer."""
+    """`write` on the process's writer (`AuditWriter.write`)."""
     return await _writer.write(fields)
 
 
 async def drain() -> None:
-    """`AuditWriter.drain` on the process's writer."""
+    """`drain` on the process's writer (`AuditWriter.drain`)."""
     await _writer.drain()
 
 
 def stop() -> None:
-    """`AuditWriter.stop` on the process's writer."""
+    """`stop` on the process's writer (`AuditWriter.stop`)."""
     _writer.stop()
 
 

@@ -27,6 +27,16 @@ from audit.writer_backlog import Backlog, BacklogSnapshot
 
 T = TypeVar("T")
 
+MAX_BATCH = 256
+"""The most events one transaction holds."""
+DRAIN_SECONDS = 25.0
+"""How long `drain` waits for what is queued. Longer than a batch's retry
+deadline (RETRY_SECONDS), so a batch retrying at shutdown still settles;
+the MCP app's shutdown (mcpserver/asgi.py) allows for it and for
+STOP_SECONDS, so the count of events left uncommitted is always logged."""
+STOP_SECONDS = 10.0
+"""How long `stop` waits for the writer to finish what it holds."""
+
 
 @dataclass
 class WriterStats:

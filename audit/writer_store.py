@@ -28,6 +28,13 @@ from audit.services import PendingEvent, chain_events, process_chain_id
 from audit.triggers import CHAIN_HEAD_MOVED
 
 
+# Another writer appended to this chain first (on PostgreSQL, the unique
+# (chain, sequence) check can fire before the chain-head trigger): the
+# head moved too. Sequences are the writer's own, so this is never one
+# event's fault.
+_SEQUENCE_TAKEN = "audit_auditevent_unique_chain_seq"
+
+
 @dataclass(slots=True)
 class _Prepared:
     """A batch given its chain places, its INSERT ready to run (again)."""
@@ -85,15 +92,17 @@ class ChainTail:
 
     def failed(self, exc: BaseException, *, changed_nothing: bool = False) -> None:
         """Forget what the failed INSERT may have made stale; raise `StaleHead`
-        for a head that moved.
+        for a head that moved (refused by the chain-head trigger, or the
+        next sequence already taken).
 
         `changed_nothing` (SQLite refused the statement as busy) keeps the
         prepared batch for the next try; otherwise the head is read again.
         """
         if not changed_nothing:
             self.head = self._prepared = None
-        if CHAIN_HEAD_MOVED in str(exc):
-            raise StaleHead(str(exc)) from exc
+        message = str(exc)
+        if CHAIN_HEAD_MOVED in message or _SEQUENCE_TAKEN in message:
+            raise StaleHead(message) from exc
 
 
 class WriterStore:
