@@ -125,6 +125,36 @@ def insert_statement(
     return insert_sql(len(events), connection.vendor), insert_params(events, connection)
 
 
+@functools.lru_cache(maxsize=1)
+def _unnest_sql(column_types: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"%s::{column_type}[]" for column_type in column_types)
+    return (
+        f"INSERT INTO {_EVENTS} ({_COLUMNS}) "  # noqa: S608
+        f"SELECT {_COLUMNS} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS batch({_COLUMNS}, place) ORDER BY place RETURNING id"
+    )
+
+
+def batch_statement(
+    events: Sequence[Any], connection: BaseDatabaseWrapper
+) -> Statement:
+    """The INSERT of a writer's batch of chained PendingEvents, ids returned
+    in order.
+
+    On PostgreSQL one array per column, unnested in order: the statement's
+    text is the same whatever the batch size, short enough for psycopg to
+    parse once and cache (a multi-row VALUES list is parsed again for every
+    batch, client-side and server-side, and its parsing was a quarter of
+    the writer's CPU). Elsewhere `insert_statement`.
+    """
+    if connection.vendor != "postgresql":
+        return insert_statement(events, connection)
+    flat = insert_params(events, connection)
+    width = len(EVENT_FIELDS)
+    sql = _unnest_sql(tuple(field.db_type(connection) for field in _FIELDS))
+    return sql, [flat[column::width] for column in range(width)]
+
+
 def execute_insert(cursor: Any, statement: Statement) -> list[int]:
     """Run an `insert_statement`; return the new rows' ids in order.
 

@@ -109,7 +109,8 @@ def _settle_all(results: list[tuple[asyncio.Future[PendingEvent], Any]]) -> None
             future.set_result(outcome)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -144,7 +145,7 @@ class InHand:
         running one, else through `call_soon_threadsafe`. A closed loop has
         nobody waiting any more. Drains are woken after the outcomes.
         """
-        here = _running_loop()
+        here = running_loop()
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for pending, outcome in results:
             by_loop.setdefault(pending.loop, []).append((pending.future, outcome))

@@ -60,6 +60,7 @@ from audit.writer_bookkeeping import (
     Pending,
     WriterStats,
     halves,
+    running_loop,
 )
 from audit.writer_pg_connection import aconnect, close_now, django_connection
 from audit.writer_pg_connection import django_errors as _django_errors
@@ -161,9 +162,14 @@ class PgAsyncWriter:
         """
         with self._lanes_lock:
             lanes, self._lanes = list(self._lanes.values()), {}
+        here = running_loop()
         for lane in lanes:
             if lane.loop.is_closed() or not lane.loop.is_running():
                 self._retire(lane)
+                continue
+            if lane.loop is here:  # it cannot wait for itself
+                if lane.task is None:
+                    lane.drop_connection()
                 continue
             done = asyncio.run_coroutine_threadsafe(self._close(lane), lane.loop)
             try:

@@ -6,8 +6,8 @@ connection from Django's pool (a sync pool, served through threads): it
 opens one psycopg `AsyncConnection` per event loop, with the parameters
 Django would use for DATABASES["default"] (`get_connection_params`: NAME,
 USER, PASSWORD, HOST, PORT and OPTIONS such as `connect_timeout`,
-`sslmode`, `prepare_threshold`, `server_side_binding`, `assume_role`), in
-autocommit mode, so each batch INSERT is its own transaction.
+`sslmode`, `prepare_threshold`, `assume_role`), in autocommit mode, so
+each batch INSERT is its own transaction.
 
 Errors come out as Django's exception classes (`DatabaseError` and its
 subclasses, the psycopg error as `__cause__`), as from the writer thread's
@@ -55,19 +55,17 @@ async def aconnect(
     wrapper = django_connection()
     options = wrapper.settings_dict["OPTIONS"]
     params = wrapper.get_connection_params()
-    # Django's cursor class is a sync one; the binding it chose is kept.
+    # Django's cursor class is a sync one. The writer's few statements bind
+    # their parameters server-side whatever OPTIONS' `server_side_binding`
+    # says: its arrays (audit/batch_sql.py `batch_statement`) then need no
+    # quoting in Python, which is cheaper on the event loop.
     params.pop("cursor_factory", None)
     # Named in pg_stat_activity, unless OPTIONS name it otherwise.
     params.setdefault("application_name", APPLICATION_NAME)
     params.update(overrides or {})
-    cursor_factory = (
-        psycopg.AsyncCursor
-        if options.get("server_side_binding") is True
-        else psycopg.AsyncClientCursor
-    )
     with django_errors:
         connection = await psycopg.AsyncConnection.connect(
-            autocommit=True, cursor_factory=cursor_factory, **params
+            autocommit=True, cursor_factory=psycopg.AsyncCursor, **params
         )
         if role := options.get("assume_role"):
             try:

@@ -27,7 +27,6 @@ from audit.retry import StaleHead, Transient, transient_kind
 from audit.services import PendingEvent, chain_events, process_chain_id
 from audit.triggers import CHAIN_HEAD_MOVED
 
-
 # Another writer appended to this chain first (on PostgreSQL, the unique
 # (chain, sequence) check can fire before the chain-head trigger): the
 # head moved too. Sequences are the writer's own, so this is never one
@@ -76,7 +75,7 @@ class ChainTail:
                 sequence=self.head[0],
                 prev_hash=self.head[1],
             )
-            statement = batch_sql.insert_statement(events, connection)
+            statement = batch_sql.batch_statement(events, connection)
             prepared = self._prepared = _Prepared(events, statement, head)
         return prepared.statement
 

@@ -18,8 +18,8 @@ import pytest
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection
 
-from audit import writer
-from audit.services import PendingEvent
+from audit import batch_sql, writer
+from audit.services import PendingEvent, chain_events, pending_event
 from audit.writer import AuditWriter
 from audit.writer_pg_async import MIN_ATTEMPT_SECONDS, PgAsyncWriter
 from mcpserver.db import run_db
@@ -92,6 +92,20 @@ def test_postgresql_gets_the_event_loop_writer_unless_told_otherwise(
     assert isinstance(writer._process_writer(), PgAsyncWriter)
     settings.MCP_AUDIT_PG_ASYNC = False
     assert isinstance(writer._process_writer(), AuditWriter)
+
+
+def test_a_batch_is_one_statement_whatever_its_size() -> None:
+    """One array per column: psycopg and PostgreSQL parse the text once."""
+    events = [pending_event(**_fields(n)) for n in range(3)]
+    chain_events(events, chain_id="host:1/calls", sequence=0, prev_hash="0" * 64)
+
+    one, _ = batch_sql.batch_statement(events[:1], connection)
+    three, columns = batch_sql.batch_statement(events, connection)
+
+    assert one == three
+    assert len(columns) == len(batch_sql.EVENT_FIELDS)
+    sequences = columns[batch_sql.EVENT_FIELDS.index("sequence")]
+    assert sequences == [1, 2, 3]
 
 
 async def test_concurrent_writes_are_durable_chained_and_verified(
