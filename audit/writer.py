@@ -1,5 +1,11 @@
 """The group-commit audit writer: durable before the answer, without a ceiling.
 
+This module is the one way in (`write`, `drain`, `stop`, `stats`,
+`backlog`); behind it each process has one writer, chosen at import: the
+writer thread below, or on PostgreSQL (unless MCP_AUDIT_PG_ASYNC is false)
+the writer on the event loop, audit/writer_pg_async.py, which keeps every
+guarantee listed here and sends each batch on a psycopg AsyncConnection.
+
 `await write(fields)` returns only once the transaction holding the event
 has committed, and raises if it could not commit (the caller then fails the
 call it audits). Concurrent events share transactions:
