@@ -35,7 +35,6 @@ left in it failed (nobody is waiting for it any more).
 """
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -47,7 +46,6 @@ from typing import Any
 import psycopg
 from django.db import OperationalError
 
-from audit import batch_sql
 from audit.retry import RETRY_SECONDS, Transient, aretry_until
 from audit.services import PendingEvent, pending_event
 from audit.writer_backlog import BacklogSnapshot
@@ -62,7 +60,12 @@ from audit.writer_bookkeeping import (
     halves,
     running_loop,
 )
-from audit.writer_pg_connection import aconnect, close_now, django_connection
+from audit.writer_pg_connection import (
+    aconnect,
+    aread_head,
+    close_now,
+    django_connection,
+)
 from audit.writer_pg_connection import django_errors as _django_errors
 from audit.writer_store import ChainTail
 
@@ -90,19 +93,6 @@ class _Lane:
         close_now(self.connection)
         self.connection = None
         self.tail.head = None
-
-
-async def _aread_head(
-    connection: psycopg.AsyncConnection[Any], chain_id: str
-) -> tuple[int, str]:
-    """`batch_sql.read_head` on an AsyncConnection (same statements)."""
-    select, create = batch_sql.head_statements(chain_id, django_connection())
-    row = await (await connection.execute(*select)).fetchone()
-    if row is None:
-        await connection.execute(*create)
-        row = await (await connection.execute(*select)).fetchone()
-    assert row is not None  # noqa: S101 (created just above)
-    return int(row[0]), str(row[1])
 
 
 class PgAsyncWriter:
@@ -307,8 +297,9 @@ class PgAsyncWriter:
             return attempt.result()
         lane.drop_connection()
         attempt.cancel()
-        with contextlib.suppress(BaseException):
-            await attempt
+        await asyncio.wait({attempt})
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved: its outcome is the cut-off below
         # Transient, as a lost connection is (audit/retry.py).
         raise OperationalError(
             f"the audit batch did not commit within {bound:.1f} s"
@@ -323,7 +314,7 @@ class PgAsyncWriter:
             connection = lane.connection
             with _django_errors:
                 if tail.head is None:
-                    tail.head = await _aread_head(connection, tail.chain_id)
+                    tail.head = await aread_head(connection, tail.chain_id)
                 statement = tail.place(events, django_connection())
                 cursor = await connection.execute(*statement)
                 ids = [row[0] for row in await cursor.fetchall()]

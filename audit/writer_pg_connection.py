@@ -26,6 +26,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import DatabaseErrorWrapper
 from psycopg import sql
 
+from audit import batch_sql
+
 APPLICATION_NAME = "mcp-audit-writer"
 """What pg_stat_activity shows for the writer's connections by default."""
 
@@ -90,3 +92,16 @@ def close_now(connection: psycopg.AsyncConnection[Any] | None) -> None:
         return
     with contextlib.suppress(Exception):
         connection.pgconn.finish()
+
+
+async def aread_head(
+    connection: psycopg.AsyncConnection[Any], chain_id: str
+) -> tuple[int, str]:
+    """`batch_sql.read_head` on an AsyncConnection (same statements)."""
+    select, create = batch_sql.head_statements(chain_id, django_connection())
+    row = await (await connection.execute(*select)).fetchone()
+    if row is None:
+        await connection.execute(*create)
+        row = await (await connection.execute(*select)).fetchone()
+    assert row is not None  # noqa: S101 (created just above)
+    return int(row[0]), str(row[1])
