@@ -1,8 +1,10 @@
 """The audit writer's metrics: batch size and commit time.
 
-`observe_audit_batch` is called by the writer (audit/writer.py) once per
-committed transaction. The queue depth is a gauge read from the writer's
-backlog (audit/writer_backlog.py) by config/process_gauges.py.
+`observe_audit_batch` is called by either writer (the thread of
+audit/writer.py, the event loop's of audit/writer_pg_async.py) once per
+committed transaction, through audit/writer_bookkeeping.py. The queue
+depth is a gauge read from the writer's backlog (audit/writer_backlog.py)
+by config/process_gauges.py.
 prometheus_client is in multiprocess mode here (config/metrics_dir.py):
 each value lives in this process's file of the node's directory.
 """

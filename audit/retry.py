@@ -1,16 +1,18 @@
 """Retrying an audit batch: which failures, how soon, and for how long.
 
-The group-commit writer (audit/writer.py) runs each batch through
-`retry_until`, its only retry loop. A failure is retried if
+Both group-commit writers run each batch through one schedule: the
+writer thread (audit/writer.py) in `retry_until`, the PostgreSQL writer on
+the event loop (audit/writer_pg_async.py) in `aretry_until`. A failure is retried if
 `transient_kind` names it; how soon depends on the kind, and no retry
 starts after the batch's deadline (`RETRY_SECONDS` after it was taken from
 the queue), so a caller's wait for its audit row is bounded.
 """
 
+import asyncio
 import enum
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError
@@ -85,6 +87,31 @@ def transient_kind(exc: BaseException) -> Transient | None:
     return None
 
 
+class _Backoff:
+    """When to try a failed batch again: the one schedule of both retry loops."""
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self.clock = clock
+        self.delay = _FIRST_DELAY
+
+    def wait_after(self, exc: Exception) -> tuple[Transient, float] | None:
+        """The kind of `exc` and the wait before the next try, or None to give up.
+
+        None for a failure that is not transient, or one met at or after
+        the deadline.
+        """
+        kind = transient_kind(exc)
+        remaining = self.deadline - self.clock()
+        if kind is None or remaining <= 0:
+            return None
+        if kind is Transient.STALE_HEAD:
+            return kind, 0.0
+        wait = min(self.delay, kind.value, remaining)
+        self.delay = min(self.delay * 2, Transient.OTHER.value)
+        return kind, wait
+
+
 def retry_until(
     deadline: float,
     attempt: Callable[[], T],
@@ -101,16 +128,36 @@ def retry_until(
     wait (`Transient`), and never reach past the deadline. `on_retry` runs
     before each retry (to count it, to replace a broken connection).
     """
-    delay = _FIRST_DELAY
+    backoff = _Backoff(deadline, clock)
     while True:
         try:
             return attempt()
         except Exception as exc:
-            kind = transient_kind(exc)
-            remaining = deadline - clock()
-            if kind is None or remaining <= 0:
+            step = backoff.wait_after(exc)
+            if step is None:
                 raise
-            on_retry(kind)
-            if kind is not Transient.STALE_HEAD:
-                sleep(min(delay, kind.value, remaining))
-                delay = min(delay * 2, Transient.OTHER.value)
+            on_retry(step[0])
+            if step[1]:
+                sleep(step[1])
+
+
+async def aretry_until(
+    deadline: float,
+    attempt: Callable[[], Awaitable[T]],
+    on_retry: Callable[[Transient], Awaitable[None]],
+) -> T:
+    """`retry_until` for a coroutine: the same schedule, waits on the event loop.
+
+    `deadline` is a `time.monotonic()` time; `on_retry` is awaited.
+    """
+    backoff = _Backoff(deadline, time.monotonic)
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            step = backoff.wait_after(exc)
+            if step is None:
+                raise
+            await on_retry(step[0])
+            if step[1]:
+                await asyncio.sleep(step[1])

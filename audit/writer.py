@@ -1,5 +1,11 @@
 """The group-commit audit writer: durable before the answer, without a ceiling.
 
+This module is the one way in (`write`, `drain`, `stop`, `stats`,
+`backlog`); behind it each process has one writer, chosen at import: the
+writer thread below, or on PostgreSQL (unless MCP_AUDIT_PG_ASYNC is false)
+the writer on the event loop, audit/writer_pg_async.py, which keeps every
+guarantee listed here and sends each batch on a psycopg AsyncConnection.
+
 `await write(fields)` returns only once the transaction holding the event
 has committed, and raises if it could not commit (the caller then fails the
 call it audits). Concurrent events share transactions:
@@ -41,70 +47,39 @@ commit); futures belong to the event loop of their caller, so several loops
 """
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connections
 
-from audit.metrics import observe_audit_batch
-from audit.retry import RETRY_SECONDS, Transient, retry_until, transient_kind
+from audit.retry import RETRY_SECONDS, Transient, retry_until
 from audit.services import PendingEvent, pending_event
-from audit.writer_backlog import Backlog, BacklogSnapshot
+from audit.writer_backlog import BacklogSnapshot
+from audit.writer_bookkeeping import (
+    DRAIN_SECONDS,
+    MAX_BATCH,
+    STOP_SECONDS,
+    Counters,
+    InHand,
+    Pending,
+    WriterStats,
+    halves,
+)
 from audit.writer_store import WriterStore
 
+if TYPE_CHECKING:
+    from audit.writer_pg_async import PgAsyncWriter
+
 logger = logging.getLogger(__name__)
-
-MAX_BATCH = 256
-DRAIN_SECONDS = 25.0
-"""How long `drain` waits for what is queued. Longer than a batch's retry
-deadline (RETRY_SECONDS), so a batch retrying at shutdown still settles;
-the MCP app's shutdown (mcpserver/asgi.py) allows for it and for
-STOP_SECONDS, so the count of events left uncommitted is always logged."""
-STOP_SECONDS = 10.0
-"""How long `stop` waits for the writer thread to finish."""
-
-
-@dataclass
-class WriterStats:
-    """Counters since the process started (or the last `reset_stats`).
-
-    `events_written / transactions_committed` is the mean batch size; a
-    value above 1 shows group commit at work.
-    """
-
-    events_written: int = 0
-    transactions_committed: int = 0
-    events_failed: int = 0
-    retries: int = 0
-    largest_batch: int = 0
-
-
-@dataclass
-class _Pending:
-    event: PendingEvent
-    future: asyncio.Future[PendingEvent]
-    loop: asyncio.AbstractEventLoop
 
 
 _STOP: Any = object()
 """Put on the queue to end the writer thread."""
-
-
-def _settle_all(results: list[tuple[asyncio.Future[PendingEvent], Any]]) -> None:
-    """Resolve futures on their loop (but not those their callers gave up on)."""
-    for future, outcome in results:
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
 
 
 class AuditWriter:
@@ -120,18 +95,12 @@ class AuditWriter:
         self.max_batch = max_batch
         self.retry_seconds = retry_seconds
         self.drain_seconds = drain_seconds
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        # Events handed over and not yet settled, and the drains waiting for
-        # there to be none (each an asyncio.Event on its own loop).
-        self._unsettled = 0
-        self._drains: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        self._idle = threading.Lock()
-        self._stats = WriterStats()
-        self._stats_lock = threading.Lock()
+        self._in_hand = InHand(logger)
+        self._counters = Counters()
         self._store: WriterStore | None = None
-        self._backlog = Backlog()
 
     async def write(self, fields: Mapping[str, Any]) -> PendingEvent:
         """Append one event (fields as for `pending_event`); return it, stored.
@@ -145,10 +114,8 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PendingEvent] = loop.create_future()
         self._ensure_thread()
-        with self._idle:
-            self._unsettled += 1
-            self._backlog.add()
-        self._queue.put(_Pending(event, future, loop))
+        self._in_hand.add()
+        self._queue.put(Pending(event, future, loop))
         # The future is this caller's alone: cancelling the caller cancels
         # it, which the writer then skips, and the queued event stays queued.
         return await future
@@ -160,41 +127,19 @@ class AuditWriter:
         `drain_seconds` gives up and logs (WARNING) how many events are
         still not committed.
         """
-        idle = asyncio.Event()
-        with self._idle:
-            if not self._unsettled:
-                return
-            entry = (asyncio.get_running_loop(), idle)
-            self._drains.append(entry)
-        try:
-            async with asyncio.timeout(self.drain_seconds):
-                await idle.wait()
-        except TimeoutError:
-            with self._idle:
-                left = self._unsettled
-            logger.warning(
-                "The audit writer drain gave up after %.1f s: %d event(s) not "
-                "committed",
-                self.drain_seconds,
-                left,
-            )
-        finally:
-            with self._idle, contextlib.suppress(ValueError):
-                self._drains.remove(entry)
+        await self._in_hand.drain(self.drain_seconds)
 
     def stats(self) -> WriterStats:
         """A snapshot of the counters."""
-        with self._stats_lock:
-            return WriterStats(**vars(self._stats))
+        return self._counters.snapshot()
 
     def reset_stats(self) -> None:
         """Zero the counters (tests, benchmarks)."""
-        with self._stats_lock:
-            self._stats = WriterStats()
+        self._counters.reset()
 
     def backlog(self) -> BacklogSnapshot:
         """Events not yet settled and the oldest one's age (any thread)."""
-        return self._backlog.snapshot()
+        return self._in_hand.backlog()
 
     # --- the writer thread ---------------------------------------------
     def _ensure_thread(self) -> None:
@@ -239,7 +184,7 @@ class AuditWriter:
                     self._queue.put(_STOP)
                     break
                 batch.append(item)
-            results: list[tuple[_Pending, Any]] = []
+            results: list[tuple[Pending, Any]] = []
             deadline = time.monotonic() + self.retry_seconds
             try:
                 self._commit(batch, results, deadline)
@@ -249,30 +194,12 @@ class AuditWriter:
                 error = RuntimeError("The audit writer failed.")
                 error.__cause__ = exc
                 results += [(p, error) for p in batch if id(p) not in settled]
-            self._deliver(results)
-
-    def _deliver(self, results: list[tuple[_Pending, Any]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for pending, outcome in results:
-            by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
-        for loop, outcomes in by_loop.items():
-            # A closed loop has nobody waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle_all, outcomes)
-        with self._idle:
-            self._unsettled -= len(results)
-            self._backlog.settle(len(results))
-            if self._unsettled or not self._drains:
-                return
-            drains, self._drains = self._drains, []
-        for loop, idle in drains:  # after the outcomes, on each loop
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(idle.set)
+            self._in_hand.settle(results)
 
     def _commit(
         self,
-        batch: list[_Pending],
-        results: list[tuple[_Pending, Any]],
+        batch: list[Pending],
+        results: list[tuple[Pending, Any]],
         deadline: float,
     ) -> None:
         """Commit `batch`, splitting it around events that cannot commit."""
@@ -286,46 +213,53 @@ class AuditWriter:
         try:
             rows = retry_until(deadline, lambda: store.commit(events), self._retrying)
         except Exception as exc:
-            if len(batch) == 1 or transient_kind(exc) is not None:
+            split = halves(batch, exc)
+            if split is None:
                 logger.warning("Audit batch of %d event(s) failed: %r", len(batch), exc)
-                with self._stats_lock:
-                    self._stats.events_failed += len(batch)
+                self._counters.failed(len(batch))
                 results.extend((pending, exc) for pending in batch)
                 return
-            middle = len(batch) // 2
-            self._commit(batch[:middle], results, deadline)
-            self._commit(batch[middle:], results, deadline)
+            for half in split:
+                self._commit(half, results, deadline)
             return
-        with self._stats_lock:
-            self._stats.events_written += len(rows)
-            self._stats.transactions_committed += 1
-            self._stats.largest_batch = max(self._stats.largest_batch, len(rows))
-        observe_audit_batch(len(rows), time.monotonic() - started)
+        self._counters.committed(len(rows), time.monotonic() - started)
         results.extend(zip(batch, rows, strict=True))
 
     def _retrying(self, kind: Transient) -> None:
         if kind is Transient.OTHER:
             # A broken connection is replaced before the next try.
             connections["default"].close()
-        with self._stats_lock:
-            self._stats.retries += 1
+        self._counters.retried()
 
 
-_writer = AuditWriter()
+def _process_writer() -> "AuditWriter | PgAsyncWriter":
+    """The writer thread, or on PostgreSQL the writer on the event loop.
+
+    Chosen once, at import; settings.MCP_AUDIT_PG_ASYNC=false keeps the
+    thread on PostgreSQL too (benchmarks, and a safety valve).
+    """
+    if connections["default"].vendor == "postgresql" and settings.MCP_AUDIT_PG_ASYNC:
+        from audit.writer_pg_async import PgAsyncWriter
+
+        return PgAsyncWriter()
+    return AuditWriter()
+
+
+_writer = _process_writer()
 
 
 async def write(fields: Mapping[str, Any]) -> PendingEvent:
-    """`AuditWriter.write` on the process's writer."""
+    """`write` on the process's writer (`AuditWriter.write`)."""
     return await _writer.write(fields)
 
 
 async def drain() -> None:
-    """`AuditWriter.drain` on the process's writer."""
+    """`drain` on the process's writer (`AuditWriter.drain`)."""
     await _writer.drain()
 
 
 def stop() -> None:
-    """`AuditWriter.stop` on the process's writer."""
+    """`stop` on the process's writer (`AuditWriter.stop`)."""
     _writer.stop()
 
 

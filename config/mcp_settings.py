@@ -62,6 +62,12 @@ MCP_CLIENT_SHARE = env.int("MCP_CLIENT_SHARE", default=50)
 # the process counts in its own buckets until Redis answers again.
 MCP_QUOTA_REDIS_TIMEOUT = env.float("MCP_QUOTA_REDIS_TIMEOUT", default=0.2)
 
+# On PostgreSQL, tool-call audit batches are sent from the event loop on a
+# psycopg AsyncConnection (audit/writer_pg_async.py); false keeps the
+# writer thread of SQLite (audit/writer.py): for benchmarks, and as a
+# safety valve. Read once, when the writer is made.
+MCP_AUDIT_PG_ASYNC = env.bool("MCP_AUDIT_PG_ASYNC", default=True)
+
 # Benchmarks only: false skips the audit row of each tool call, to measure
 # what auditing costs. It takes MCP_BENCHMARK=true as well, so no server
 # runs without its audit log by a single stray variable.

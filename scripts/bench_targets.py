@@ -6,10 +6,14 @@
     .venv/bin/python scripts/bench_targets.py --plot bench.png
     .venv/bin/python scripts/bench_targets.py --baseline REV  # HEAD vs a commit
     .venv/bin/python scripts/bench_targets.py --only fairness  # quotas
+    .venv/bin/python scripts/bench_targets.py --database postgres \
+        --only audit --only auditpg --only audit-thread  # the audit's cost
 
 Starts, on a fresh database seeded with the demo data: this server with one
 uvicorn worker, with two, and with one and the audit of tool calls off
-(MCP_BENCHMARK, for the audit-cost ratio only); and the Node mockup's hot
+(MCP_BENCHMARK, for the audit-cost ratio only), and for `auditpg` one
+whose audit on PostgreSQL keeps the writer thread (MCP_AUDIT_PG_ASYNC=false)
+instead of sending batches from the event loop; and the Node mockup's hot
 path (../shared/seedref, copied to .cache/seedref and installed with
 `npm ci` on first use). Every comparison alternates its two targets round
 by round (A B, B A, A B) and takes the median of each, because the machine
@@ -295,6 +299,26 @@ COMPARISONS = {
         "audit on vs off, 1 worker, c=16", "one", "off", 16, 16, 0.9, False
     ),
     "scale": Comparison("2 workers, c=16 vs c=1", "two", "two", 16, 1, 1.6, False),
+    # PostgreSQL: the audit batch sent from the event loop (the default) vs
+    # the writer thread (MCP_AUDIT_PG_ASYNC=false); and the thread's own cost.
+    "auditpg": Comparison(
+        "audit from the event loop vs writer thread, 1 worker, c=16",
+        "one",
+        "thread",
+        16,
+        16,
+        1.0,
+        True,
+    ),
+    "audit-thread": Comparison(
+        "audit on (writer thread) vs off, 1 worker, c=16",
+        "thread",
+        "off",
+        16,
+        16,
+        0.6,
+        False,
+    ),
     "baseline": Comparison(
         "1 worker, c=16, this checkout vs --baseline", "one", "base", 16, 16, 0.95, True
     ),
@@ -360,6 +384,13 @@ def main() -> None:
                 1,
                 MCP_BENCHMARK="true",
                 MCP_AUDIT_TOOL_CALLS="false",
+            ),
+            "thread": lambda: _our_server(
+                stack,
+                database_url,
+                1,
+                label="django thread-audit",
+                MCP_AUDIT_PG_ASYNC="false",
             ),
             "seed": lambda: _seedref(stack),
             "base": lambda: _our_server(
