@@ -242,6 +242,22 @@ def wait_ready(
         )
 
 
+def wait_out_of_rotation(
+    state: ClusterState, index: int, bound: float = READY_BOUND
+) -> None:
+    """Wait until HAProxy's checks have node `index` DOWN; ClusterError past
+    `bound`. Until then a request may still be sent to it (on a connection
+    HAProxy kept open to it: such a request gets 502 if the node died)."""
+    server = state.node(index).server
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        seen = balancer.server_stats(state.socket_path).get(server)
+        if seen is not None and seen.status.startswith(("DOWN", "MAINT")):
+            return
+        time.sleep(0.1)
+    raise ClusterError(f"haproxy still sends node {index} requests after {bound:g} s")
+
+
 def status_lines(state: ClusterState) -> list[str]:
     """`node <n> pid=<pid> url=<url> ready|not-ready` per node, then HAProxy."""
     lines = []
