@@ -27,6 +27,7 @@ POSTGRES = os.environ.get("DATABASE_URL", "").startswith(
     ("postgres://", "postgresql://")
 )
 
+SECRET_KEY = "cluster-test-" + uuid.uuid4().hex
 NEEDS_POSTGRES = pytest.mark.skip(
     reason="the cluster tests need PostgreSQL (DATABASE_URL=postgres://...): "
     "the nodes share one database"
@@ -41,11 +42,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(NEEDS_POSTGRES)
 
 
+@pytest.fixture(scope="session")
+def cluster_database(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Path]]:
+    """(URL, static root) of a throwaway database shared by this package's
+    clusters: the first `up` migrates it and collects the static files,
+    the next find both done (migrating a fresh database is most of an
+    `up`). Dropped at the end of the session."""
+    path = tmp_path_factory.mktemp("cluster-db")
+    with _database(path) as database_url:
+        yield database_url, path / "static"
+
+
 @contextmanager
 def running_cluster(
-    tmp_path: Path, *, node_count: int, sessions: bool = False
+    tmp_path: Path,
+    database: tuple[str, Path],
+    *,
+    node_count: int,
+    sessions: bool = False,
 ) -> Iterator[ClusterState]:
-    """A ready cluster on a fresh database; everything it started stopped after."""
+    """A ready cluster on `database`; everything it started stopped after."""
     if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
         pytest.fail("haproxy is needed: `make haproxy` installs Debian's")
     try:
@@ -53,22 +71,25 @@ def running_cluster(
     except redis.RedisError as error:
         pytest.fail(f"Redis at {REDIS_URL} is needed (MCP_TEST_REDIS_URL): {error}")
     state_dir = tmp_path / "cluster"
-    with _database(tmp_path) as database_url:
-        try:
-            yield cluster.up(
-                node_count=node_count,
-                public_port=free_port(),
-                database_url=database_url,
-                cache_url=f"{REDIS_URL}?key_prefix=cluster-{uuid.uuid4().hex}",
-                sessions=sessions,
-                state_dir=state_dir,
-                extra_env={
-                    "DJANGO_SECRET_KEY": "cluster-test-" + uuid.uuid4().hex,
-                    "HARNESS_CACHE_DIR": str(tmp_path / "harness-cache"),
-                },
-            )
-        finally:
-            cluster.down(state_dir)
+    database_url, static_root = database
+    try:
+        yield cluster.up(
+            node_count=node_count,
+            public_port=free_port(),
+            database_url=database_url,
+            cache_url=f"{REDIS_URL}?key_prefix=cluster-{uuid.uuid4().hex}",
+            sessions=sessions,
+            state_dir=state_dir,
+            extra_env={
+                # One key for the package: the signing keys in the shared
+                # database are encrypted with it.
+                "DJANGO_SECRET_KEY": SECRET_KEY,
+                "DJANGO_STATIC_ROOT": str(static_root),
+                "HARNESS_CACHE_DIR": str(tmp_path / "harness-cache"),
+            },
+        )
+    finally:
+        cluster.down(state_dir)
 
 
 def as_live_server(state: ClusterState) -> LiveServer:

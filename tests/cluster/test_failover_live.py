@@ -18,6 +18,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -38,9 +39,11 @@ NODES = 3
 
 
 @pytest.fixture(scope="module")
-def three_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterState]:
+def three_nodes(
+    tmp_path_factory: pytest.TempPathFactory, cluster_database: tuple[str, Path]
+) -> Iterator[ClusterState]:
     with running_cluster(
-        tmp_path_factory.mktemp("cluster3"), node_count=NODES
+        tmp_path_factory.mktemp("cluster3"), cluster_database, node_count=NODES
     ) as state:
         yield state
 

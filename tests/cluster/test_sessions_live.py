@@ -16,6 +16,7 @@ surviving node.
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -31,10 +32,13 @@ from tests.faults.load import mint_tokens
 
 @pytest.fixture(scope="module")
 def session_cluster(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, cluster_database: tuple[str, Path]
 ) -> Iterator[ClusterState]:
     with running_cluster(
-        tmp_path_factory.mktemp("sessions"), node_count=2, sessions=True
+        tmp_path_factory.mktemp("sessions"),
+        cluster_database,
+        node_count=2,
+        sessions=True,
     ) as state:
         yield state
 
