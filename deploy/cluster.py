@@ -284,6 +284,18 @@ def status_lines(state: ClusterState) -> list[str]:
     return lines
 
 
+def share_lines(state: ClusterState) -> list[str]:
+    """Per node: requests HAProxy sent it since it started, their share, 5xx."""
+    stats = balancer.server_stats(state.socket_path)
+    counted = [stats[node.server] for node in state.nodes if node.server in stats]
+    total = sum(seen.sessions_total for seen in counted) or 1
+    return [
+        f"{seen.name} {seen.status} requests={seen.sessions_total} "
+        f"share={100 * seen.sessions_total / total:.1f}% 5xx={seen.http_5xx}"
+        for seen in counted
+    ]
+
+
 def restart_node(
     state: ClusterState, index: int, *, bound: float = READY_BOUND
 ) -> Node:

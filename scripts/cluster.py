@@ -3,6 +3,7 @@
     .venv/bin/python scripts/cluster.py up --nodes 3 [--port 8080] \\
         [--database-url postgres://...] [--cache-url redis://...] [--sessions]
     .venv/bin/python scripts/cluster.py status
+    .venv/bin/python scripts/cluster.py share        # requests per node
     .venv/bin/python scripts/cluster.py restart 2     # SIGTERM, start, ready
     .venv/bin/python scripts/cluster.py kill 2        # SIGKILL
     .venv/bin/python scripts/cluster.py start 2       # after a kill
@@ -44,6 +45,7 @@ def main() -> int:
         "--sessions", action="store_true", help="MCP_SESSIONS=true (SSE, sticky)"
     )
     commands.add_parser("status", help="one line per node, then HAProxy")
+    commands.add_parser("share", help="requests HAProxy sent each node")
     commands.add_parser("down", help="stop everything `up` started")
     for name, words in (
         ("restart", "SIGTERM a node, start it again, wait until ready"),
@@ -77,6 +79,9 @@ def run(arguments: argparse.Namespace) -> int:
         print("stopped: " + (", ".join(stopped) or "nothing was running"))
     else:
         state = cluster.ClusterState.load()
+        if arguments.command == "share":
+            print("\n".join(cluster.share_lines(state)))
+            return 0
         if arguments.command == "restart":
             cluster.restart_node(state, arguments.node)
         elif arguments.command == "kill":
