@@ -3,11 +3,11 @@
 `up` prepares the database once (migrate, demo data, static files),
 starts the nodes and HAProxy (deploy/haproxy.cfg), waits until every node
 is ready twice over (its own /readyz answers 200 and HAProxy's checks
-have it UP), and records what it started in `state.json` in the state
-directory (.cache/cluster/ by default), so that `status`, `restart`,
-`kill` and `down` of a later command find it. `down` stops exactly what
-`up` started, by process group. scripts/cluster.py is the command line;
-tests/cluster/ calls these functions.
+have it UP), and records what it started (deploy/state.py), so that
+`status`, `restart`, `kill` and `down` of a later command find it.
+`down` stops exactly what `up` started, by process group.
+scripts/cluster.py is the command line; tests/cluster/ calls these
+functions.
 
 Every node shares the database (PostgreSQL: SQLite cannot be shared by
 several hosts) and the cache (Redis: quotas, rate limits and lockouts
@@ -15,21 +15,18 @@ are counted across nodes), and has PUBLIC_URL = HAProxy's URL, so the
 issuer, the tokens' audience and every advertised URL are the cluster's.
 """
 
-import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deploy import balancer, nodes
 from deploy.nodes import ROOT
+from deploy.state import STATE_DIR, ClusterError, ClusterState, Node
 
-STATE_DIR = ROOT / ".cache" / "cluster"
 DRAIN_SECONDS = 3.0
 """MCP_SHUTDOWN_DRAIN_SECONDS of cluster nodes: more than HAProxy's
 fall x inter (2 x 0.5 s, deploy/haproxy.cfg) plus a probe's own time, so
@@ -38,71 +35,6 @@ STOP_BOUND = DRAIN_SECONDS + nodes.GRACEFUL_TIMEOUT_SECONDS + 30
 """How long a SIGTERMed node may take (drain, requests in flight, the audit
 writer's queue, up to 25 s) before it is SIGKILLed."""
 READY_BOUND = 120.0
-
-
-class ClusterError(Exception):
-    """A cluster that cannot be started or found; the message says why."""
-
-
-@dataclass
-class Node:
-    index: int  # 1-based; HAProxy's server node<index>
-    port: int
-    pid: int
-    log: str
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def server(self) -> str:
-        return f"node{self.index}"
-
-
-@dataclass
-class ClusterState:
-    public_url: str
-    public_host: str
-    public_port: int
-    stats_port: int
-    state_dir: str
-    node_env: dict[str, str]  # what every node gets on top of os.environ
-    nodes: list[Node] = field(default_factory=list)
-    haproxy_pid: int = 0
-
-    @property
-    def socket_path(self) -> Path:
-        return Path(self.state_dir) / "haproxy.sock"
-
-    @property
-    def addresses(self) -> balancer.BalancerAddresses:
-        return balancer.BalancerAddresses(
-            self.public_host, self.public_port, self.stats_port, self.socket_path
-        )
-
-    def node(self, index: int) -> Node:
-        for node in self.nodes:
-            if node.index == index:
-                return node
-        raise ClusterError(f"no node {index} (nodes 1-{len(self.nodes)})")
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, **self.node_env}
-
-    def save(self) -> None:
-        path = Path(self.state_dir) / "state.json"
-        path.write_text(json.dumps(asdict(self), indent=2))
-        path.chmod(0o600)  # the database URL may hold a password
-
-    @classmethod
-    def load(cls, state_dir: Path = STATE_DIR) -> "ClusterState":
-        path = Path(state_dir) / "state.json"
-        if not path.exists():
-            raise ClusterError(f"no cluster recorded in {state_dir} (run `up`)")
-        data = json.loads(path.read_text())
-        data["nodes"] = [Node(**node) for node in data["nodes"]]
-        return cls(**data)
 
 
 def refuse_sqlite(database_url: str) -> str:

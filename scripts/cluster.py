@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deploy import cluster
+from deploy.state import ClusterError, ClusterState
 
 
 def main() -> int:
@@ -57,7 +58,7 @@ def main() -> int:
     arguments = parser.parse_args()
     try:
         return run(arguments)
-    except (cluster.ClusterError, FileNotFoundError) as error:
+    except (ClusterError, FileNotFoundError) as error:
         print(f"cluster {arguments.command}: {error}", file=sys.stderr)
         return 1
 
@@ -78,7 +79,7 @@ def run(arguments: argparse.Namespace) -> int:
         stopped = cluster.down()
         print("stopped: " + (", ".join(stopped) or "nothing was running"))
     else:
-        state = cluster.ClusterState.load()
+        state = ClusterState.load()
         if arguments.command == "share":
             print("\n".join(cluster.share_lines(state)))
             return 0

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from deploy import cluster
-from deploy.cluster import ClusterState
+from deploy.state import ClusterState
 from tests.live_server import LiveServer, _database, free_port
 from tests.mcpserver.test_quotas_live import REDIS_URL
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.cluster import ClusterState
+from deploy.state import ClusterState
 from tests.cluster.conftest import as_live_server
 from tests.faults.load import (
     LEGACY,

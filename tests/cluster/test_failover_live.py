@@ -24,7 +24,7 @@ import httpx2
 import pytest
 
 from deploy import cluster
-from deploy.cluster import ClusterState
+from deploy.state import ClusterState
 from harness.flow import sign_in
 from tests.cluster.conftest import as_live_server, running_cluster
 from tests.cluster.disruption import (

@@ -32,7 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from deploy import cluster
-from deploy.cluster import ClusterState
+from deploy.state import ClusterState
 from tests.cluster.conftest import as_live_server, running_cluster
 from tests.e2e.claude_code import ROOT, NpmInstallError, npm_install
 from tests.faults.load import mint_tokens

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from deploy import balancer
-from deploy.cluster import ClusterError, refuse_sqlite
+from deploy.cluster import refuse_sqlite
+from deploy.state import ClusterError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "cluster.py"
