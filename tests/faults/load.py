@@ -4,7 +4,9 @@ Used by the fault tests and scripts: each call has a unique JSON-RPC id
 (also the `message` or `query` it sends), so the audit log can be matched
 call by call afterwards (`audited_calls`). Tools and tenants are mixed:
 echo and search_documents for tenant-a (alice) and tenant-b (carol), and
-export_report for tenant-b.
+export_report for tenant-b; with `versions` both protocol generations
+(2025-11-25, and 2026-07-28 with its `_meta` and Mcp-Method/Mcp-Name
+headers) take turns over the whole mix.
 """
 
 import asyncio
@@ -57,9 +59,11 @@ rows = AuditEvent.objects.filter(
 print(json.dumps([list(row) for row in rows]))
 """
 
+LEGACY = "2025-11-25"
+MODERN = "2026-07-28"
 HEADERS = {
     "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2025-11-25",
+    "MCP-Protocol-Version": LEGACY,
 }
 
 
@@ -76,6 +80,12 @@ class Call:
     ok: bool  # HTTP 200 with a result that is not an error
     retry_after: str | None
     detail: str
+    served_by: str = ""  # the load balancer's X-Served-By, when there is one
+    version: str = LEGACY
+
+    @property
+    def finished(self) -> float:
+        return self.started + self.elapsed
 
 
 def mint_tokens(server: LiveServer) -> dict[str, str]:
@@ -103,8 +113,13 @@ async def run_load(
     stop: Callable[[], bool],
     prefix: str,
     call_timeout: float = 60.0,
+    versions: tuple[str, ...] = (LEGACY,),
 ) -> list[Call]:
-    """Call tools from `concurrency` loops until `stop()`; return every call."""
+    """Call tools from `concurrency` loops until `stop()`; return every call.
+
+    The protocol version takes the next of `versions` after each full
+    round of the mix, so every tenant and tool is called in each.
+    """
     plan = plan_calls(tokens)
     counter = itertools.count()
     calls: list[Call] = []
@@ -117,9 +132,16 @@ async def run_load(
             while not stop():
                 n = next(counter)
                 tenant, tool, arguments = plan[n % len(plan)]
+                version = versions[n // len(plan) % len(versions)]
                 calls.append(
                     await call_tool(
-                        client, url, tokens[tenant], f"{prefix}{n}", tool, arguments
+                        client,
+                        url,
+                        tokens[tenant],
+                        f"{prefix}{n}",
+                        tool,
+                        arguments,
+                        version=version,
                     )
                 )
 
@@ -134,23 +156,44 @@ async def call_tool(
     request_id: str,
     tool: str,
     make_arguments: Callable[[str], dict],
+    *,
+    version: str = LEGACY,
 ) -> Call:
-    """POST one `tools/call`; never raises (no answer is `status` None)."""
+    """POST one `tools/call` as a client of `version` would; never raises.
+
+    No answer at all is `status` None.
+    """
     arguments = make_arguments(request_id)
+    params: dict[str, Any] = {"name": tool, "arguments": arguments}
+    # X-Request-Id: the load balancer logs it with the node it chose.
+    headers = {"Authorization": f"Bearer {token}", "X-Request-Id": request_id}
+    if version == MODERN:
+        params["_meta"] = {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        headers.update(
+            {
+                "MCP-Protocol-Version": MODERN,
+                "Mcp-Method": "tools/call",
+                "Mcp-Name": tool,
+            }
+        )
     started = time.monotonic()
-    status, ok, retry_after, detail = None, False, None, ""
+    status, ok, retry_after, detail, served_by = None, False, None, "", ""
     try:
         reply = await client.post(
             url,
-            headers={"Authorization": f"Bearer {token}"},
+            headers=headers,
             json={
                 "jsonrpc": "2.0",
                 "id": request_id,
                 "method": "tools/call",
-                "params": {"name": tool, "arguments": arguments},
+                "params": params,
             },
         )
         status, retry_after = reply.status_code, reply.headers.get("retry-after")
+        served_by = reply.headers.get("x-served-by", "")
         body = reply.json() if reply.content else {}
         result = body.get("result") if isinstance(body, dict) else None
         ok = status == 200 and isinstance(result, dict) and not result.get("isError")
@@ -168,6 +211,8 @@ async def call_tool(
         ok,
         retry_after,
         detail,
+        served_by,
+        version,
     )
 
 
