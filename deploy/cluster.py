@@ -90,7 +90,7 @@ def up(
         public_url=public_url,
         public_host=public_host,
         public_port=public_port,
-        stats_port=_free_port(),
+        stats_port=free_port(),
         state_dir=str(state_dir),
         node_env={
             "DATABASE_URL": database_url,
@@ -112,7 +112,7 @@ def up(
     try:
         for index in range(1, node_count + 1):
             node = Node(
-                index, _free_port(), 0, str(state_dir / "logs" / f"node{index}.log")
+                index, free_port(), 0, str(state_dir / "logs" / f"node{index}.log")
             )
             node.pid = nodes.spawn(nodes.node_command(node.port), env, Path(node.log))
             state.nodes.append(node)
@@ -295,7 +295,7 @@ def _refuse_running(state_dir: Path) -> None:
         )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

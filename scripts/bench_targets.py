@@ -8,6 +8,7 @@
     .venv/bin/python scripts/bench_targets.py --only fairness  # quotas
     .venv/bin/python scripts/bench_targets.py --database postgres \
         --only audit --only auditpg --only audit-thread  # the audit's cost
+    .venv/bin/python scripts/bench_targets.py --cluster  # 1-3 nodes, HAProxy
 
 Starts, on a fresh database seeded with the demo data: this server with one
 uvicorn worker, with two, and with one and the audit of tool calls off
@@ -23,8 +24,10 @@ With --baseline REV, one worker of this checkout is also measured against
 one worker of commit REV (checked out with `git worktree` under .cache/,
 run with this checkout's virtualenv on the same database): a change must
 not cost throughput. `--only fairness` measures per-tenant quotas instead
-(scripts/bench_fairness.py: one tenant flooding, another's p99). Everything
-started is stopped at the end.
+(scripts/bench_fairness.py: one tenant flooding, another's p99). `--cluster`
+measures clusters of 1, 2 and 3 nodes behind HAProxy on PostgreSQL and
+Redis instead (scripts/bench_cluster.py; c=32 unless --concurrency).
+Everything started is stopped at the end.
 """
 
 import argparse
@@ -325,6 +328,38 @@ COMPARISONS = {
 }
 
 
+def _print_rows(rows: list, heading: str) -> None:
+    print(f"\n{heading}\n")
+    print("| comparison | ratio | target | met | numbers |")
+    print("|---|---|---|---|---|")
+    for label, ratio, target, numbers in rows:
+        met = ratio <= -target if target < 0 else ratio >= target
+        goal = f"≤ {-target}" if target < 0 else f"≥ {target}"
+        verdict = "yes" if met else "no"
+        print(f"| {label} | {ratio:.2f} | {goal} | {verdict} | {numbers} |")
+
+
+def _cluster(args: argparse.Namespace) -> None:
+    """--cluster: scripts/bench_cluster.py on a fresh PostgreSQL database."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    import bench_cluster
+
+    with _database("postgres") as database_url:
+        rows = bench_cluster.measure(
+            database_url,
+            cache_url=args.cache_url,
+            rounds=args.rounds,
+            seconds=args.seconds,
+            concurrency=args.concurrency,
+        )
+    _print_rows(
+        rows,
+        f"postgres, wrk through HAProxy, c={args.concurrency}, median of "
+        f"{args.rounds} alternating runs of {args.seconds} s, {os.cpu_count()} cores",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -343,7 +378,21 @@ def main() -> None:
         metavar="REV",
         help="also compare one worker with one worker of commit REV",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="1, 2 and 3 nodes through HAProxy on PostgreSQL (and 1 audit off)",
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="--cluster's")
+    parser.add_argument(
+        "--cache-url",
+        default=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
+        help="--cluster's shared Redis (default database 15)",
+    )
     args = parser.parse_args()
+    if args.cluster:
+        _cluster(args)
+        return
     if args.baseline and not args.only:
         args.only = ["baseline"]
     elif args.baseline and "baseline" not in args.only:
@@ -440,17 +489,11 @@ def main() -> None:
                     )
                 )
 
-        print(
-            f"\n{args.database}, {args.tool}, median of {args.rounds} alternating "
-            f"runs of {args.seconds} s, {os.cpu_count()} cores\n"
+        _print_rows(
+            rows,
+            f"{args.database}, {args.tool}, median of {args.rounds} alternating "
+            f"runs of {args.seconds} s, {os.cpu_count()} cores",
         )
-        print("| comparison | ratio | target | met | numbers |")
-        print("|---|---|---|---|---|")
-        for label, ratio, target, numbers in rows:
-            met = ratio <= -target if target < 0 else ratio >= target
-            goal = f"≤ {-target}" if target < 0 else f"≥ {target}"
-            verdict = "yes" if met else "no"
-            print(f"| {label} | {ratio:.2f} | {goal} | {verdict} | {numbers} |")
 
         if args.plot:
             subprocess.run(
