@@ -64,6 +64,7 @@ from audit.writer_bookkeeping import (
     DRAIN_SECONDS,
     MAX_BATCH,
     STOP_SECONDS,
+    Bookkept,
     Counters,
     InHand,
     Pending,
@@ -82,7 +83,7 @@ _STOP: Any = object()
 """Put on the queue to end the writer thread."""
 
 
-class AuditWriter:
+class AuditWriter(Bookkept):
     """A per-process group-commit writer (see the module docstring)."""
 
     def __init__(
@@ -128,18 +129,6 @@ class AuditWriter:
         still not committed.
         """
         await self._in_hand.drain(self.drain_seconds)
-
-    def stats(self) -> WriterStats:
-        """A snapshot of the counters."""
-        return self._counters.snapshot()
-
-    def reset_stats(self) -> None:
-        """Zero the counters (tests, benchmarks)."""
-        self._counters.reset()
-
-    def backlog(self) -> BacklogSnapshot:
-        """Events not yet settled and the oldest one's age (any thread)."""
-        return self._in_hand.backlog()
 
     # --- the writer thread ---------------------------------------------
     def _ensure_thread(self) -> None:

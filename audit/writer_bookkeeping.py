@@ -214,3 +214,25 @@ def halves(batch: list[T], exc: BaseException) -> tuple[list[T], list[T]] | None
         return None
     middle = len(batch) // 2
     return batch[:middle], batch[middle:]
+
+
+class Bookkept:
+    """What both writers answer from their `Counters` and `InHand`.
+
+    A writer sets `_counters` and `_in_hand` in its constructor.
+    """
+
+    _counters: Counters
+    _in_hand: InHand
+
+    def stats(self) -> WriterStats:
+        """A snapshot of the counters."""
+        return self._counters.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters (tests, benchmarks)."""
+        self._counters.reset()
+
+    def backlog(self) -> BacklogSnapshot:
+        """Events not yet settled and the oldest one's age (any thread)."""
+        return self._in_hand.backlog()

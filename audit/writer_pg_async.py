@@ -48,15 +48,14 @@ from django.db import OperationalError
 
 from audit.retry import RETRY_SECONDS, Transient, aretry_until
 from audit.services import PendingEvent, pending_event
-from audit.writer_backlog import BacklogSnapshot
 from audit.writer_bookkeeping import (
     DRAIN_SECONDS,
     MAX_BATCH,
     STOP_SECONDS,
+    Bookkept,
     Counters,
     InHand,
     Pending,
-    WriterStats,
     halves,
     running_loop,
 )
@@ -95,7 +94,7 @@ class _Lane:
         self.tail.head = None
 
 
-class PgAsyncWriter:
+class PgAsyncWriter(Bookkept):
     """A per-process group-commit writer on the event loop (module docstring)."""
 
     def __init__(
@@ -166,18 +165,6 @@ class PgAsyncWriter:
                 done.result(timeout)
             except Exception:
                 logger.exception("The audit writer lane did not stop in time")
-
-    def stats(self) -> WriterStats:
-        """A snapshot of the counters."""
-        return self._counters.snapshot()
-
-    def reset_stats(self) -> None:
-        """Zero the counters (tests, benchmarks)."""
-        self._counters.reset()
-
-    def backlog(self) -> BacklogSnapshot:
-        """Events not yet settled and the oldest one's age (any thread)."""
-        return self._in_hand.backlog()
 
     # --- lanes ------------------------------------------------------------
     def _new_lane(self, loop: asyncio.AbstractEventLoop) -> _Lane:

@@ -12,7 +12,9 @@ spread over the nodes.
 
 The rows: calls/s of 2 and 3 nodes against 1; server CPU per call (all
 node processes together) of 2 and 3 nodes against 1 (lower is better); the
-audit on/off ratio with one node; each node's share of the requests.
+audit on/off ratio with one node; each node's share of the requests. The
+targets (README "Running a cluster") are for two nodes; three are
+measured for the record (three processes on two cores).
 """
 
 import os
@@ -213,11 +215,14 @@ def _rows(subjects: dict[str, Subject], concurrency: int) -> list[Row]:
     one, two, three, off = (subjects[k] for k in ("one", "two", "three", "off"))
     rows: list[Row] = []
     for subject in (two, three):
+        # The targets are for two nodes: three single-worker nodes on this
+        # 2-core machine share two cores with PostgreSQL, HAProxy and wrk.
+        targeted = subject is two
         rows.append(
             (
                 f"{subject.label} vs 1 node, c={concurrency}: calls/s",
                 subject.median("calls_per_s") / one.median("calls_per_s"),
-                1.25,
+                1.25 if targeted else 0.0,
                 f"{subject.median('calls_per_s'):.0f} vs "
                 f"{one.median('calls_per_s'):.0f}; p99 "
                 f"{subject.median('p99_ms'):.1f} vs {one.median('p99_ms'):.1f} ms",
@@ -227,7 +232,7 @@ def _rows(subjects: dict[str, Subject], concurrency: int) -> list[Row]:
             (
                 f"{subject.label} vs 1 node: server CPU per call (lower is better)",
                 subject.cpu_us_per_call() / one.cpu_us_per_call(),
-                -1.15,
+                -1.15 if targeted else 0.0,
                 f"{subject.cpu_us_per_call():.0f} vs {one.cpu_us_per_call():.0f} µs"
                 f" (HAProxy: {_proxy_us(subject):.0f} vs {_proxy_us(one):.0f} µs)",
             )

@@ -336,6 +336,8 @@ def _print_rows(rows: list, heading: str) -> None:
         met = ratio <= -target if target < 0 else ratio >= target
         goal = f"≤ {-target}" if target < 0 else f"≥ {target}"
         verdict = "yes" if met else "no"
+        if target == 0:  # measured for the record, no target
+            goal = verdict = "—"
         print(f"| {label} | {ratio:.2f} | {goal} | {verdict} | {numbers} |")
 
 
