@@ -6,7 +6,9 @@ threads, the audit writer, Django's) logs every statement, whitespace-
 collapsed, one per line, at the driver: SQLite's trace callback, or on
 PostgreSQL a logging subclass of the connection's psycopg cursor class. So
 statements sent through a raw DB-API cursor (the audit writer's batch
-INSERT) are caught as well as the ORM's.
+INSERT) are caught as well as the ORM's. The PostgreSQL audit writer's own
+AsyncConnection (audit/writer_pg_connection.py, not one of Django's) is
+caught at psycopg's AsyncCursor.execute.
 """
 
 import os
@@ -15,6 +17,7 @@ import threading
 from typing import Any
 
 import django
+import psycopg
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
@@ -56,6 +59,25 @@ def _logging_cursor(base: type) -> type:
 
         _logging_classes[base] = LoggingCursor
     return _logging_classes[base]
+
+
+def _text_of(query: Any, context: Any) -> str:
+    if isinstance(query, bytes):
+        return query.decode()
+    return query if isinstance(query, str) else query.as_string(context)
+
+
+_async_execute = psycopg.AsyncCursor.execute
+
+
+async def _logged_async_execute(
+    self: psycopg.AsyncCursor, query: Any, *args: Any, **kwargs: Any
+) -> Any:
+    _write(_text_of(query, self))
+    return await _async_execute(self, query, *args, **kwargs)
+
+
+psycopg.AsyncCursor.execute = _logged_async_execute  # type: ignore[method-assign]
 
 
 def _install(sender: Any, connection: Any, **kwargs: Any) -> None:
