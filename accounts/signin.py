@@ -2,7 +2,9 @@
 
 Both sign-in forms (/accounts/login/ and the operator console's) count
 every failure twice, under the username tried and under the address it
-came from, in fixed windows of LOGIN_FAILURE_WINDOW_SECONDS. The failure
+came from, over a sliding LOGIN_FAILURE_WINDOW_SECONDS (the current clock-
+aligned window plus the covered part of the one before: a limit holds
+across a window's boundary too; accounts/throttle.py). The failure
 that reaches LOGIN_FAILURES_PER_USERNAME (or _PER_ADDRESS) locks that
 username (or address) for LOGIN_LOCKOUT_SECONDS. While either lock holds,
 the form is refused before the password is checked, so a correct password
@@ -104,7 +106,7 @@ def count_failure(*, username: str, address: str) -> Failure:
     seen: dict[str, int] = {}
     started = []
     for scope, (key, limit) in counts.items():
-        seen[scope] = throttle.hit(key, window_seconds=window).count
+        seen[scope] = throttle.hit_sliding(key, window_seconds=window).count
         if 0 < limit <= seen[scope] and throttle.lock(
             key, seconds=settings.LOGIN_LOCKOUT_SECONDS
         ):
@@ -155,6 +157,6 @@ def record_refusal(
 
 
 def record_success(*, username: str) -> None:
-    """Forget `username`'s failures in the current window."""
+    """Forget `username`'s failures (the current window and the one before)."""
     user_key, _ = _keys(username=username, address="")
     throttle.forget(user_key, window_seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)

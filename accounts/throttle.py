@@ -87,6 +87,24 @@ def hit(key: str, *, window_seconds: int) -> Count:
     return Count(count=count, retry_after=retry_after)
 
 
+def hit_sliding(key: str, *, window_seconds: int) -> Count:
+    """`hit`, counting the previous window's hits that a sliding window ending
+    now still covers: its count times the part of it still covered, rounded up.
+
+    Fixed windows forget everything at each boundary, so 5 failures split 3
+    and 2 across one counted as 3 and 2 and twice a limit could pass around
+    every boundary. Rounded up, the estimate errs towards the stricter side
+    (one more failure at most) and never forgets a recent one.
+    """
+    now = time.time()
+    counted = hit(key, window_seconds=window_seconds)
+    start = _window(window_seconds, now)
+    covered = 1.0 - (now - start) / window_seconds
+    previous = int(cache.get(f"{key}:{start - window_seconds}", 0))
+    carried = math.ceil(previous * covered) if previous else 0
+    return Count(count=counted.count + carried, retry_after=counted.retry_after)
+
+
 def current(key: str, *, window_seconds: int, previous: bool = False) -> int:
     """`key`'s count in the current window (or, `previous`, the one before)."""
     start = _window(window_seconds, time.time())
@@ -96,8 +114,10 @@ def current(key: str, *, window_seconds: int, previous: bool = False) -> int:
 
 
 def forget(key: str, *, window_seconds: int) -> None:
-    """Drop `key`'s count in the current window."""
-    cache.delete(f"{key}:{_window(window_seconds, time.time())}")
+    """Drop `key`'s counts in the current window and the one before (which
+    `hit_sliding` still carries)."""
+    start = _window(window_seconds, time.time())
+    cache.delete_many([f"{key}:{start}", f"{key}:{start - window_seconds}"])
 
 
 def lock(key: str, *, seconds: int) -> bool:

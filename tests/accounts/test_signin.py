@@ -15,6 +15,7 @@ from django.urls import reverse
 from accounts import throttle
 from audit.models import AuditEvent
 from harness.pages import parse_page
+from tests.conftest import THROTTLE_EPOCH
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +143,32 @@ def test_the_lockout_ends_after_its_window(erin, throttle_clock):
 
     throttle_clock.append(throttle_clock[-1] + 300)
 
+    assert sign_in("erin", "correct-horse-battery").status_code == HTTPStatus.FOUND
+
+
+def test_failures_split_across_a_window_boundary_still_lock(erin, throttle_clock):
+    """Fixed windows forgot 3 failures at the boundary: the 5th locked nothing
+    (and the browser test of the lockout failed when it ran across one)."""
+    boundary = THROTTLE_EPOCH + 900
+    throttle_clock.append(boundary - 2)
+    for _ in range(3):
+        sign_in("erin", "wrong")
+    throttle_clock.append(boundary + 1)
+    for _ in range(2):
+        sign_in("erin", "wrong")
+
+    assert sign_in("erin", "correct-horse-battery").status_code == 429
+    assert failed_rows()[4].arguments["throttle"]["username_failures"] == 5
+
+
+def test_failures_of_the_window_before_fade_as_it_slides_past(erin, throttle_clock):
+    for _ in range(4):  # 5 s into a window
+        sign_in("erin", "wrong")
+    # 890 s into the next window: ~1 % of the window before is still covered.
+    throttle_clock.append(THROTTLE_EPOCH + 900 + 890)
+    sign_in("erin", "wrong")
+
+    assert failed_rows()[4].arguments["throttle"]["username_failures"] == 2
     assert sign_in("erin", "correct-horse-battery").status_code == HTTPStatus.FOUND
 
 
