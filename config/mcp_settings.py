@@ -30,6 +30,9 @@ MCP_MAX_BODY_BYTES = env.int("MCP_MAX_BODY_BYTES", default=1024 * 1024)
 MCP_FAST_TOOLS_CALL = env.bool("MCP_FAST_TOOLS_CALL", default=True)
 # How often each process reads the revocation feed (seconds).
 MCP_REVOCATION_POLL_SECONDS = env.float("MCP_REVOCATION_POLL_SECONDS", default=0.5)
+# `manage.py migrate` also runs `sync_tools` (the registered @tools into the
+# catalogue); false leaves that to a separate `manage.py sync_tools` step.
+MCP_SYNC_TOOLS_ON_MIGRATE = env.bool("MCP_SYNC_TOOLS_ON_MIGRATE", default=True)
 # How long each process may reuse a tenant's tool policy (seconds).
 MCP_POLICY_CACHE_SECONDS = env.float("MCP_POLICY_CACHE_SECONDS", default=0.5)
 # Threads per process for the MCP app's database work; keep it at or below

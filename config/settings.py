@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "oauth",
     "mcpserver",
     "harness",
+    # The demo tools (demo/mcp_tools.py), written with the public tool API.
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -345,6 +347,7 @@ from config.mcp_settings import (  # noqa: E402, F401
     MCP_REVOCATION_POLL_SECONDS,
     MCP_SESSIONS,
     MCP_SHUTDOWN_DRAIN_SECONDS,
+    MCP_SYNC_TOOLS_ON_MIGRATE,
     MCP_TENANT_BURST,
     MCP_TENANT_RATE,
 )

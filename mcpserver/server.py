@@ -10,7 +10,8 @@ decision. `execute_call`, shared with the fast path, then:
   is audited `tool_failed` and answered -32602 with the reason;
 - runs the tool; its result is audited `tool_called` (or `tool_failed` for
   an `isError` result) and then returned; a tool that raises is audited
-  `tool_failed` and answered -32603 "Internal error".
+  `tool_failed` with the exception's class (never its message) and
+  answered -32603 "Internal error".
 
 If the audit row cannot be committed the call fails with JSON-RPC -32603 and
 no tool result is sent (DESIGN invariant 2); if the database does not answer
@@ -20,7 +21,7 @@ reached without the stages' state (a mounting mistake) fails closed the same way
 
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import mcp_types as types
 from jsonschema.exceptions import best_match
@@ -35,7 +36,7 @@ from mcpserver.auth import Principal
 from mcpserver.db import DatabaseUnavailable
 from mcpserver.pipeline.admitted import Admitted, admitted_from
 from mcpserver.policy import Decision, aget_tool_policy, decide
-from mcpserver.tools import TOOLS, ToolCall
+from mcpserver.tools import TOOLS, ToolArgumentsError, ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,11 @@ async def list_tools(principal: Principal) -> types.ListToolsResult:
         tools.append(
             types.Tool(
                 name=name,
+                title=spec.title,
                 description=policy.descriptions.get(name) or spec.description,
                 input_schema=spec.input_schema,
+                output_schema=spec.output_schema,
+                annotations=spec.annotations,
                 meta=meta,
             )
         )
@@ -135,6 +139,29 @@ def _observe(call: ToolCall, outcome: str) -> None:
     metrics.observe_tool_call(call.name, time.perf_counter() - call.started)
 
 
+async def _refuse_params(
+    audit: AuditSink, call: ToolCall, problem: str, where: str, message: str
+) -> NoReturn:
+    """Audit `tool_failed` for invalid arguments and raise the -32602 answer."""
+    problem = problem[:_MAX_ERROR_MESSAGE]
+    await _audit(
+        audit,
+        call,
+        event=Event.TOOL_FAILED,
+        outcome=Outcome.ERROR,
+        reason=f"invalid params: {problem}",
+    )
+    raise MCPError(
+        types.INVALID_PARAMS,
+        f"Invalid params for {call.name}: {problem}",
+        data={
+            "tool": call.name,
+            "path": f"/{where}",
+            "reason": message[:_MAX_ERROR_MESSAGE],
+        },
+    )
+
+
 async def _execute(
     call: ToolCall, decision: Decision | None, *, audit: AuditSink
 ) -> types.CallToolResult:
@@ -146,35 +173,23 @@ async def _execute(
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)
         problem = f"{where}: {error.message}" if where else error.message
-        problem = problem[:_MAX_ERROR_MESSAGE]
-        await _audit(
-            audit,
-            call,
-            event=Event.TOOL_FAILED,
-            outcome=Outcome.ERROR,
-            reason=f"invalid params: {problem}",
-        )
-        raise MCPError(
-            types.INVALID_PARAMS,
-            f"Invalid params for {call.name}: {problem}",
-            data={
-                "tool": call.name,
-                "path": f"/{where}",
-                "reason": error.message[:_MAX_ERROR_MESSAGE],
-            },
-        )
+        await _refuse_params(audit, call, problem, where, error.message)
     try:
         outcome = await spec.run(call)
     except DatabaseUnavailable:
         raise
-    except Exception:
+    except ToolArgumentsError as exc:
+        await _refuse_params(audit, call, str(exc), str(exc).split(":")[0], str(exc))
+    except Exception as exc:
+        # The class tells an operator what broke; the message may hold data
+        # and reaches neither the client nor the audit row.
         logger.exception("Tool %s raised", call.name)
         try:
             await audit(
                 call.audit_fields(
                     event=Event.TOOL_FAILED,
                     outcome=Outcome.ERROR,
-                    reason="internal error",
+                    reason=f"internal error: {type(exc).__name__}",
                 )
             )
         except Exception:

@@ -97,19 +97,41 @@ class Membership(models.Model):
 
 
 class Tool(models.Model):
-    """An entry in the tool catalogue; the implementation lives in mcpserver.tools."""
+    """An entry in the tool catalogue; the code is an app's `@tool` function.
+
+    `manage.py sync_tools` keeps the rows in step with the registered tools
+    (mcpserver/tool_catalogue.py): it writes the code-owned fields (title,
+    description, default scopes, annotations) and marks a row whose code is
+    gone unavailable instead of deleting it, so policy and audit history
+    stay. An unavailable tool is in no tenant's list and cannot be called.
+    """
 
     name = models.CharField(
         max_length=64,
         unique=True,
         validators=[RegexValidator(r"^[A-Za-z0-9_.-]{1,64}$")],
     )
+    title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     required_scopes = models.CharField(
         max_length=255,
         default=SCOPE_TOOLS_CALL,
         validators=[scope_list_validator],
         help_text="Space-separated scopes every call of this tool needs.",
+    )
+    annotations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The MCP tool annotations its code declares (readOnlyHint, ...).",
+    )
+    available = models.BooleanField(
+        default=True,
+        help_text="False when no installed app registers this tool any more.",
+    )
+    source = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The Python function that implements it.",
     )
 
     class Meta:

@@ -46,7 +46,7 @@ class ToolPolicy:
 
     `required_scopes` has exactly the tenant's enabled tools, each with the
     scopes a call needs (the tool's own plus the tenant's extra scopes);
-    `catalogue` has every tool name that exists; `descriptions` the
+    `catalogue` has every available tool name (code registers it); `descriptions` the
     catalogue's descriptions of the enabled tools; `quota` the tenant's own
     quota settings, read with the rest so one snapshot serves both.
     """
@@ -61,7 +61,7 @@ class ToolPolicy:
 def get_tool_policy(*, tenant_id: int) -> ToolPolicy:
     """Return `tenant_id`'s tool policy and quota; an inactive tenant has no tools."""
     enabled = TenantTool.objects.filter(
-        tenant_id=tenant_id, enabled=True, tenant__is_active=True
+        tenant_id=tenant_id, enabled=True, tenant__is_active=True, tool__available=True
     ).select_related("tool")
     required: dict[str, frozenset[str]] = {}
     descriptions: dict[str, str] = {}
@@ -78,7 +78,9 @@ def get_tool_policy(*, tenant_id: int) -> ToolPolicy:
     return ToolPolicy(
         tenant_id=tenant_id,
         required_scopes=required,
-        catalogue=frozenset(Tool.objects.values_list("name", flat=True)),
+        catalogue=frozenset(
+            Tool.objects.filter(available=True).values_list("name", flat=True)
+        ),
         descriptions=descriptions,
         quota=TenantQuota(*quota) if quota else TenantQuota(),
     )
@@ -122,10 +124,13 @@ def _snippet(body: str, terms: list[str]) -> str:
     return ("…" if start else "") + text + ("…" if end < len(body) else "")
 
 
-def search_documents(*, tenant_id: int, query: str, limit: int) -> list[DocumentHit]:
-    """Return `tenant_id`'s documents matching any word of `query`, best first.
+def search_documents(
+    documents: QuerySet[Document], *, query: str, limit: int
+) -> list[DocumentHit]:
+    """The `documents` matching any word of `query`, best first, at most `limit`.
 
-    A document scores 3 per query word in its title and 1 per word in its
+    `documents` must already be one tenant's (a tenant-scoped queryset). A
+    document scores 3 per query word in its title and 1 per word in its
     body (case-insensitive substring match, the same on SQLite and
     PostgreSQL); ties go by title. A query without words matches nothing.
     """
@@ -145,9 +150,8 @@ def search_documents(*, tenant_id: int, query: str, limit: int) -> list[Document
             default=Value(0),
             output_field=IntegerField(),
         )
-    documents = (
-        tenant_documents(tenant_id=tenant_id)
-        .filter(matches)
+    ranked = (
+        documents.filter(matches)
         .annotate(score=score)
         .order_by("-score", "title", "pk")
         .only("id", "title", "body")[:limit]
@@ -159,7 +163,7 @@ def search_documents(*, tenant_id: int, query: str, limit: int) -> list[Document
             snippet=_snippet(document.body, terms),
             score=document.score,
         )
-        for document in documents
+        for document in ranked
     ]
 
 

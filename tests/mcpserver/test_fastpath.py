@@ -122,8 +122,9 @@ async def test_a_tool_that_raises_is_answered_as_the_sdk_does(
     assert status == 200
     assert body["error"] == {"code": -32603, "message": "Internal error"}
     assert [row[:4] for row in audits[0]] == [
-        ("tool_failed", "error", "echo", "internal error")
+        ("tool_failed", "error", "echo", "internal error: RuntimeError")
     ]
+    assert "secret" not in str(audits[0])
 
 
 @pytest.mark.parametrize("distribution", sorted(fastpath.CHECKED_AGAINST))
