@@ -83,7 +83,7 @@ def test_scoping_survives_chaining(two_tenants) -> None:
 def test_a_model_without_a_tenant_field_cannot_be_scoped(two_tenants) -> None:
     a, _ = two_tenants
 
-    with pytest.raises(TypeError, match="accounts.User has no tenant field"):
+    with pytest.raises(TypeError, match=r"accounts\.User has no tenant field"):
         scoped(User, a.pk)
 
 
