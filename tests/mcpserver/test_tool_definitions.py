@@ -194,3 +194,22 @@ def test_an_app_with_a_bad_tool_stops_start_up_with_one_line() -> None:
         "Cannot start: MCP tool two tools are named 'echo': demo.mcp_tools.echo "
         "and tests.bad_tools_app.mcp_tools.echo"
     ]
+
+
+def test_the_readme_example_is_the_tools_app_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Add your own tool") :]
+    start = section.index("```python\n") + len("```python\n")
+    block = section[start : section.index("\n```\n", start)]
+    source = (ROOT / "tests" / "tools_app" / "mcp_tools.py").read_text()
+
+    def squeeze(text: str) -> str:
+        return "".join(text.split())
+
+    chunks = block.split("\n\n\n")[1:]  # after the imports
+    assert [chunk.split("\n")[0] for chunk in chunks] == [
+        "class InvoiceOut(BaseModel):",
+        '@tool(scopes=["tools:call"], read_only=True, title="Find invoices")',
+    ]
+    for chunk in chunks:
+        assert squeeze(chunk) in squeeze(source)

@@ -28,10 +28,8 @@ class InvoiceOut(BaseModel):
 def find_invoices(ctx: ToolContext, customer: str, limit: int = 10) -> list[InvoiceOut]:
     """Find the tenant's invoices for a customer, newest first."""
     invoices = ctx.scoped(Invoice).select_related("customer")
-    return [
-        InvoiceOut.from_model(i)
-        for i in invoices.filter(customer__name=customer)[:limit]
-    ]
+    found = invoices.filter(customer__name=customer)[:limit]
+    return [InvoiceOut.from_model(invoice) for invoice in found]
 
 
 @tool(scopes=["tools:call", "admin"], idempotent=True)
