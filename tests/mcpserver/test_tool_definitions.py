@@ -213,3 +213,12 @@ def test_the_readme_example_is_the_tools_app_code() -> None:
     ]
     for chunk in chunks:
         assert squeeze(chunk) in squeeze(source)
+
+
+def test_the_seeded_catalogue_says_what_the_demo_code_says() -> None:
+    from tenants.demo import DEMO_TOOLS
+
+    assert DEMO_TOOLS == {
+        name: (TOOLS[name].description, " ".join(TOOLS[name].scopes))
+        for name in DEMO_TOOLS
+    }
