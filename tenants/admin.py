@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from tenants.admin_actions import disable_tools
 from tenants.admin_audit import AuditedAdmin
@@ -77,12 +77,42 @@ class MembershipAdmin(AuditedAdmin, TenantScopedAdmin):
     autocomplete_fields = ["user", "tenant"]
 
 
+CATALOGUE_HELP = (
+    "Rows come from the code: manage.py sync_tools (also run after migrate) "
+    "writes one for each registered @tool. An unavailable tool, whose code is "
+    "gone, is in no tenant's list and cannot be called; its policy and audit "
+    "history stay. A tenant gets a tool once a tenant tool policy enables it."
+)
+
+
 @admin.register(Tool)
 class ToolAdmin(AuditedAdmin, admin.ModelAdmin):
-    """The catalogue: read-only to tenant administrators."""
+    """The catalogue: read-only to tenant administrators.
 
-    list_display = ["name", "required_scopes", "description"]
-    search_fields = ["name"]
+    The fields only the code decides (where it lives, its annotations,
+    whether it still exists) are read-only to everyone.
+    """
+
+    list_display = ["name", "title", "required_scopes", "available", "source"]
+    list_filter = ["available"]
+    search_fields = ["name", "title"]
+    readonly_fields = ["source", "annotations", "available"]
+    fieldsets = [
+        (None, {"fields": ["name", "title", "description", "required_scopes"]}),
+        (
+            "From the code",
+            {
+                "fields": ["source", "annotations", "available"],
+                "description": CATALOGUE_HELP,
+            },
+        ),
+    ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"catalogue_help": CATALOGUE_HELP, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         if request.user.is_superuser:

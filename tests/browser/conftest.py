@@ -17,15 +17,14 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from harness.discovery import Discovery, discover
 from tests.browser.support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     Callback,
     OAuthClient,
+    chromium,
     save_artifacts,
 )
 from tests.live_server import LiveServer, run_live_server
@@ -45,19 +44,8 @@ def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is missing: the browser tests need {CHROMIUM}. "
-            "Install it with `sudo apt-get install -y chromium` (`make test` "
-            "does this when apt is usable).",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    with chromium() as running:
+        yield running
 
 
 @pytest.fixture

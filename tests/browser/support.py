@@ -1,6 +1,6 @@
 """Helpers of the browser tests, apart from their fixtures.
 
-Chromium's launch settings, the failure artifacts, the client's loopback
+Chromium and its launch settings, the failure artifacts, the client's loopback
 callback, and the OAuth client of the tests: the terminal client's steps
 (harness/registration.py, harness/authorization.py, harness/tokens.py)
 registering, building authorize URLs and redeeming codes over real HTTP, while Chromium
@@ -9,6 +9,8 @@ does the login and consent.
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -16,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import jwt
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from harness.authorization import AuthorizationRequest, Code, authorization_request
 from harness.discovery import Discovery
@@ -39,6 +41,40 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TIMEOUT_MS = 15_000
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright; a missing one fails, never skips."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is missing: the browser tests need {CHROMIUM}. "
+            "Install it with `sudo apt-get install -y chromium` (`make test` "
+            "does this when apt is usable).",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def artifacts_on_failure(item: pytest.Item, page: Page) -> Iterator[None]:
+    """Save `page` if the block fails, and add where it went to the error.
+
+    tests/browser/conftest.py does this for every test there; this is for a
+    browser test elsewhere.
+    """
+    try:
+        yield
+    except Exception as error:
+        error.add_note(save_artifacts(item, page))
+        raise
 
 
 def save_artifacts(item: pytest.Item, page: Page) -> str:
