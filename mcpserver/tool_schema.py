@@ -129,8 +129,24 @@ def arguments_of(fn: Callable[..., Any], where: str) -> Arguments:
         raise ToolDefinitionError(
             f"{where}: the parameters cannot become a JSON schema: {_one_line(exc)}"
         ) from None
-    schema["required"] = schema.get("required", [])
-    return Arguments(model=model, schema=schema)
+    return Arguments(model=model, schema=_ordered(schema))
+
+
+def _ordered(schema: dict[str, Any]) -> dict[str, Any]:
+    """The object schema's keys in a fixed order, `required` always present.
+
+    The order matters to what a client reads: jsonschema's `best_match`
+    breaks ties between errors by the order the keywords are checked, so
+    with `required` before `additionalProperties` a misspelt argument is
+    reported as the missing one ("'message' is a required property").
+    """
+    head = {
+        "type": schema.get("type", "object"),
+        "properties": schema.get("properties", {}),
+        "required": schema.get("required", []),
+        "additionalProperties": schema.get("additionalProperties", False),
+    }
+    return {**head, **{k: v for k, v in schema.items() if k not in head}}
 
 
 @dataclass(frozen=True)

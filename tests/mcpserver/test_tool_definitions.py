@@ -59,6 +59,9 @@ HAND_WRITTEN = {
 @pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
 def test_the_demo_tools_keep_their_schemas(name: str) -> None:
     assert TOOLS[name].input_schema == HAND_WRITTEN[name]
+    # In order too: jsonschema's best_match breaks ties by keyword order, so
+    # a misspelt argument must still read as the missing required one.
+    assert list(TOOLS[name].input_schema) == list(HAND_WRITTEN[name])
     assert TOOLS[name].source == f"demo.mcp_tools.{name}"
 
 
@@ -218,7 +221,7 @@ def test_the_readme_example_is_the_tools_app_code() -> None:
 def test_the_seeded_catalogue_says_what_the_demo_code_says() -> None:
     from tenants.demo import DEMO_TOOLS
 
-    assert DEMO_TOOLS == {
+    assert {
         name: (TOOLS[name].description, " ".join(TOOLS[name].scopes))
         for name in DEMO_TOOLS
-    }
+    } == DEMO_TOOLS
