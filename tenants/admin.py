@@ -79,24 +79,37 @@ class MembershipAdmin(AuditedAdmin, TenantScopedAdmin):
 
 CATALOGUE_HELP = (
     "Rows come from the code: manage.py sync_tools (also run after migrate) "
-    "writes one for each registered @tool. An unavailable tool, whose code is "
-    "gone, is in no tenant's list and cannot be called; its policy and audit "
-    "history stay. A tenant gets a tool once a tenant tool policy enables it."
+    "writes one for each registered @tool, and would undo an edit here, so "
+    "every field is read-only. An unavailable tool, whose code is gone, is in "
+    "no tenant's list and cannot be called; its policy and audit history stay. "
+    "A tenant gets a tool once a tenant tool policy enables it; that policy's "
+    "extra scopes raise what the tenant's calls need."
 )
+
+_CODE_FIELDS = [
+    "name",
+    "title",
+    "description",
+    "required_scopes",
+    "source",
+    "annotations",
+    "available",
+]
 
 
 @admin.register(Tool)
 class ToolAdmin(AuditedAdmin, admin.ModelAdmin):
-    """The catalogue: read-only to tenant administrators.
+    """The catalogue: what the code registered, read-only to everyone.
 
-    The fields only the code decides (where it lives, its annotations,
-    whether it still exists) are read-only to everyone.
+    No one adds or deletes a row here: `sync_tools` adds them, and a
+    deletion would take every tenant's policy for the tool with it (a tool
+    whose code is gone is marked unavailable instead).
     """
 
     list_display = ["name", "title", "required_scopes", "available", "source"]
     list_filter = ["available"]
     search_fields = ["name", "title"]
-    readonly_fields = ["source", "annotations", "available"]
+    readonly_fields = _CODE_FIELDS
     fieldsets = [
         (None, {"fields": ["name", "title", "description", "required_scopes"]}),
         (
@@ -125,13 +138,13 @@ class ToolAdmin(AuditedAdmin, admin.ModelAdmin):
         return bool(request_tenant_ids(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser and super().has_add_permission(request)
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
         return request.user.is_superuser and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+        return False
 
 
 @admin.register(TenantTool)
@@ -141,6 +154,14 @@ class TenantToolAdmin(AuditedAdmin, TenantScopedAdmin):
     actions = [disable_tools]
     list_select_related = ["tenant", "tool"]
     search_fields = ["tool__name", "tenant__slug"]
+
+    def formfield_for_foreignkey(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "tool":
+            # An unavailable tool (its code is gone) cannot be given to a tenant.
+            kwargs["queryset"] = Tool.objects.filter(available=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Document)

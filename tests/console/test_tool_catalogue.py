@@ -15,7 +15,8 @@ def test_the_list_says_where_rows_come_from_and_filters_on_available(seeded, roo
     page = root.get(url)
     assert page.status_code == HTTPStatus.OK
     assert CATALOGUE_HELP in html.unescape(page.text)
-    assert page.context["cl"].list_display[1:] == [
+    # No checkbox column: nothing can be deleted, so there is no action.
+    assert page.context["cl"].list_display == [
         "name",
         "title",
         "required_scopes",
@@ -26,21 +27,21 @@ def test_the_list_says_where_rows_come_from_and_filters_on_available(seeded, roo
     assert [tool.name for tool in gone] == ["echo"]
 
 
-def test_a_superuser_cannot_change_the_code_owned_fields(seeded, root):
+def test_a_superuser_cannot_change_add_or_delete_catalogue_rows(seeded, root):
     echo = Tool.objects.get(name="echo")
     echo.annotations = {"readOnlyHint": True}
     echo.source = "demo.mcp_tools.echo"
     echo.save(update_fields=["annotations", "source"])
     change = reverse("admin:tenants_tool_change", args=[echo.pk])
     form = root.get(change).context["adminform"].form
-    assert {"source", "annotations", "available"}.isdisjoint(form.fields)
+    assert form.fields == {}
     posted = root.post(
         change,
         {
             "name": "echo",
             "title": "Echo",
-            "description": echo.description,
-            "required_scopes": "tools:call",
+            "description": "changed",
+            "required_scopes": "",
             "source": "elsewhere.py",
             "annotations": "{}",
             # An unchecked box is absent: available would become False.
@@ -48,7 +49,26 @@ def test_a_superuser_cannot_change_the_code_owned_fields(seeded, root):
     )
     assert posted.status_code == HTTPStatus.FOUND
     echo.refresh_from_db()
-    assert echo.title == "Echo"
-    assert echo.available is True
+    assert (echo.title, echo.required_scopes, echo.available) == (
+        "",
+        "tools:call",
+        True,
+    )
     assert echo.source == "demo.mcp_tools.echo"
     assert echo.annotations == {"readOnlyHint": True}
+    assert root.get(reverse("admin:tenants_tool_add")).status_code == (
+        HTTPStatus.FORBIDDEN
+    )
+    delete = reverse("admin:tenants_tool_delete", args=[echo.pk])
+    assert root.post(delete, {"post": "yes"}).status_code == HTTPStatus.FORBIDDEN
+    assert Tool.objects.filter(name="echo").exists()
+
+
+def test_an_unavailable_tool_cannot_be_given_to_a_tenant(seeded, root):
+    Tool.objects.filter(name="export_report").update(available=False)
+
+    page = root.get(reverse("admin:tenants_tenanttool_add"))
+
+    choices = page.context["adminform"].form.fields["tool"].queryset
+    assert "export_report" not in {tool.name for tool in choices}
+    assert "echo" in {tool.name for tool in choices}
