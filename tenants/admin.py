@@ -99,7 +99,7 @@ _CODE_FIELDS = [
 
 @admin.register(Tool)
 class ToolAdmin(AuditedAdmin, admin.ModelAdmin):
-    """The catalogue: what the code registered, read-only to everyone.
+    """The catalogue: what the code registered, view-only to everyone.
 
     No one adds or deletes a row here: `sync_tools` adds them, and a
     deletion would take every tenant's policy for the tool with it (a tool
@@ -141,7 +141,7 @@ class ToolAdmin(AuditedAdmin, admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None):
-        return request.user.is_superuser and super().has_change_permission(request, obj)
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None):
         return False
