@@ -229,7 +229,7 @@ STORAGES = {
 }
 
 # Sign-in protection (accounts/signin.py): failed sign-ins at both login
-# forms are counted per username and per address in fixed windows; the
+# forms are counted per username and per address over a sliding window; the
 # failure that reaches a limit locks that username or address for
 # LOGIN_LOCKOUT_SECONDS (0 turns a limit off). Shared by every worker
 # through the cache (CACHE_URL).
