@@ -59,8 +59,8 @@ async def aconnect(
     params = wrapper.get_connection_params()
     # Django's cursor class is a sync one. The writer's few statements bind
     # their parameters server-side whatever OPTIONS' `server_side_binding`
-    # says: its arrays (audit/batch_sql.py `batch_statement`) then need no
-    # quoting in Python, which is cheaper on the event loop.
+    # says: its batch, one JSON text (audit/batch_sql.py `batch_statement`),
+    # then needs no quoting in Python, which is cheaper on the event loop.
     params.pop("cursor_factory", None)
     # Named in pg_stat_activity, unless OPTIONS name it otherwise.
     params.setdefault("application_name", APPLICATION_NAME)

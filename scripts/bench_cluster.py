@@ -7,8 +7,9 @@ through its HAProxy with ../shared/bench/bench.sh (wrk, `tools/call echo`
 at the given concurrency), the order reversed every other round, because
 the machine is shared and noisy; the medians are compared. For every run
 it also reads, from /proc, the CPU time all the cluster's node processes
-used (HAProxy's separately), and from HAProxy's counters how the requests
-spread over the nodes.
+used (HAProxy's separately), from HAProxy's counters how the requests
+spread over the nodes, and from each node's /metrics how many audit events
+each commit held (mcp_audit_batch_size).
 
 The rows: calls/s of 2 and 3 nodes against 1; server CPU per call (all
 node processes together) of 2 and 3 nodes against 1 (lower is better); the
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ class Run:
     node_cpu_s: float
     haproxy_cpu_s: float
     per_node: dict[str, int]  # requests HAProxy sent to each node
+    audit_batches: tuple[float, float] = (0.0, 0.0)  # events, batches committed
 
 
 @dataclass
@@ -94,6 +97,27 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / CLK_TCK
 
 
+def _audit_batches(state: ClusterState) -> tuple[float, float]:
+    """(events, batches) the audit writers of `state`'s nodes committed so
+    far: the sum and count of mcp_audit_batch_size on each node's /metrics
+    (a node that does not answer counts nothing)."""
+    events = batches = 0.0
+    for node in state.nodes:
+        try:
+            url = f"{node.url}/metrics"  # the node's own loopback URL
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310
+                text = answer.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith("mcp_audit_batch_size_sum"):
+                events += float(value)
+            elif name.startswith("mcp_audit_batch_size_count"):
+                batches += float(value)
+    return events, batches
+
+
 def _requests_by_node(state: ClusterState) -> dict[str, int]:
     stats = balancer.server_stats(state.socket_path)
     return {
@@ -107,6 +131,7 @@ def _load(subject: Subject, concurrency: int, seconds: int) -> Run:
     state = subject.state
     node_pids = [node.pid for node in state.nodes]
     before = _requests_by_node(state)
+    batches_before = _audit_batches(state)
     cpu_before = _cpu_seconds(node_pids)
     proxy_before = _cpu_seconds([state.haproxy_pid])
     run = subprocess.run(
@@ -125,6 +150,7 @@ def _load(subject: Subject, concurrency: int, seconds: int) -> Run:
     cpu = _cpu_seconds(node_pids) - cpu_before
     proxy = _cpu_seconds([state.haproxy_pid]) - proxy_before
     after = _requests_by_node(state)
+    batches_after = _audit_batches(state)
     line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT"))
     fields = dict(part.split("=", 1) for part in line.split()[1:])
     if int(fields["errors"]):
@@ -136,6 +162,10 @@ def _load(subject: Subject, concurrency: int, seconds: int) -> Run:
         node_cpu_s=cpu,
         haproxy_cpu_s=proxy,
         per_node={name: after[name] - before.get(name, 0) for name in after},
+        audit_batches=(
+            batches_after[0] - batches_before[0],
+            batches_after[1] - batches_before[1],
+        ),
     )
 
 
@@ -234,7 +264,9 @@ def _rows(subjects: dict[str, Subject], concurrency: int) -> list[Row]:
                 subject.cpu_us_per_call() / one.cpu_us_per_call(),
                 -1.15 if targeted else 0.0,
                 f"{subject.cpu_us_per_call():.0f} vs {one.cpu_us_per_call():.0f} µs"
-                f" (HAProxy: {_proxy_us(subject):.0f} vs {_proxy_us(one):.0f} µs)",
+                f" (HAProxy: {_proxy_us(subject):.0f} vs {_proxy_us(one):.0f} µs;"
+                f" audit events per commit: {_mean_batch(subject):.1f} vs"
+                f" {_mean_batch(one):.1f})",
             )
         )
     rows.append(
@@ -257,6 +289,14 @@ def _rows(subjects: dict[str, Subject], concurrency: int) -> list[Row]:
             )
         )
     return rows
+
+
+def _mean_batch(subject: Subject) -> float:
+    """Audit events per committed batch, all runs and nodes together: a
+    saturated node commits larger batches, which costs less per call."""
+    events = sum(run.audit_batches[0] for run in subject.runs)
+    batches = sum(run.audit_batches[1] for run in subject.runs)
+    return events / batches if batches else 0.0
 
 
 def _proxy_us(subject: Subject) -> float:

@@ -8,6 +8,8 @@ the real server is never touched.
 """
 
 import asyncio
+import json
+import math
 import threading
 import time
 import uuid
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection
 
 from audit import batch_sql, writer
+from audit.models import AuditEvent
 from audit.services import PendingEvent, chain_events, pending_event
 from audit.writer import AuditWriter
 from audit.writer_pg_async import MIN_ATTEMPT_SECONDS, PgAsyncWriter
@@ -95,17 +98,78 @@ def test_postgresql_gets_the_event_loop_writer_unless_told_otherwise(
 
 
 def test_a_batch_is_one_statement_whatever_its_size() -> None:
-    """One array per column: psycopg and PostgreSQL parse the text once."""
+    """One JSON array of rows: psycopg and PostgreSQL parse the text once."""
     events = [pending_event(**_fields(n)) for n in range(3)]
     chain_events(events, chain_id="host:1/calls", sequence=0, prev_hash="0" * 64)
 
     one, _ = batch_sql.batch_statement(events[:1], connection)
-    three, columns = batch_sql.batch_statement(events, connection)
+    three, params = batch_sql.batch_statement(events, connection)
 
     assert one == three
-    assert len(columns) == len(batch_sql.EVENT_FIELDS)
-    sequences = columns[batch_sql.EVENT_FIELDS.index("sequence")]
-    assert sequences == [1, 2, 3]
+    [rows] = params
+    decoded = json.loads(rows)
+    assert [len(row) for row in decoded] == [len(batch_sql.EVENT_FIELDS)] * 3
+    sequence = batch_sql.EVENT_FIELDS.index("sequence")
+    assert [row[sequence] for row in decoded] == [1, 2, 3]
+
+
+async def test_every_value_reads_back_exactly_as_hashed() -> None:
+    """What the JSON batch carries (times to the microsecond, awkward floats,
+    text JSON would escape, absent values) is stored exactly: the rows
+    read back equal and `audit_verify` recomputes every hash."""
+    pg = PgAsyncWriter()
+    tenant = await run_db(TenantFactory)
+    odd = [
+        {"duration_ms": 0.1},
+        {"duration_ms": 1e-05},
+        {"duration_ms": 123456789.123},
+        {"duration_ms": float("nan")},
+        {"duration_ms": float("inf")},
+        {"duration_ms": None, "tenant_id": None},
+        {"reason": 'quote " backslash \\ newline \n tab \t é 😀 \u2028'},
+        {"client_id": "c\x00lient", "arguments": {"k": ["\u0000", 1.5, None]}},
+        {"arguments": {"b": 1, "a": {"z": True, "y": "x" * 50}}},
+    ]
+    fields = [_fields(n, tenant_id=tenant.pk) | extra for n, extra in enumerate(odd)]
+
+    written = await asyncio.gather(*(pg.write(f) for f in fields))
+    await _stopped(pg)
+
+    def stored() -> list[tuple[Any, ...]]:
+        return list(AuditEvent.objects.order_by("sequence").values_list(*_COMPARED))
+
+    rows = await run_db(stored)
+    expected = [tuple(getattr(event, name) for name in _COMPARED) for event in written]
+    same = [
+        all(
+            a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+            for a, b in zip(row, want, strict=True)
+        )
+        for row, want in zip(rows, expected, strict=True)
+    ]
+    assert same == [True] * len(odd), (rows, expected)
+    assert f"OK: 1 chains, {len(odd)} rows verified." in await run_db(_verify)
+
+
+_COMPARED = (
+    "occurred_at",
+    "event",
+    "outcome",
+    "tenant_id",
+    "user_id",
+    "client_id",
+    "tool",
+    "arguments",
+    "reason",
+    "request_id",
+    "duration_ms",
+    "source_ip",
+    "user_agent",
+    "chain_id",
+    "sequence",
+    "prev_hash",
+    "hash",
+)
 
 
 async def test_concurrent_writes_are_durable_chained_and_verified(
