@@ -1,4 +1,4 @@
-"""Settings of metrics and logs: /metrics, its allow-list, LOG_FORMAT.
+"""Settings of metrics and logs: /metrics, its allow-list, LOG_FORMAT, LOGGING.
 
 Imported by config/settings.py (which has already loaded `.env` into the
 environment); every name here is a Django setting. Importing this module
@@ -38,3 +38,37 @@ except ValueError as exc:
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured('LOG_FORMAT must be "plain" or "json".')
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.json_logs.JsonFormatter"},
+    },
+    # No token, code or secret in a log line (config/log_redaction.py).
+    # A 503 of /readyz is logged once per change, not per probe
+    # (config/probe_logging.py).
+    "filters": {
+        "redact": {"()": "config.log_redaction.RedactSecrets"},
+        "probes": {"()": "config.probe_logging.DropReadinessErrors"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["probes", "redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # DOT logs why a client ID metadata document could not be fetched
+        # (DNS, TLS, size, policy) at INFO; the client only sees
+        # "invalid client_id".
+        "oauth2_provider.cimd": {"level": "INFO"},
+        # One line per HTTP request, with LOG_FORMAT=json only
+        # (config/request_observer.py).
+        "mcp.request": {"level": "INFO"},
+    },
+}

@@ -382,40 +382,7 @@ AUDIT_ARGUMENTS_MAX_BYTES = env.int("AUDIT_ARGUMENTS_MAX_BYTES", default=4096)
 # Metrics and logs: /metrics (multiprocess directory, allow-list), LOG_FORMAT.
 from config.observability_settings import (  # noqa: E402, F401
     LOG_FORMAT,
+    LOGGING,
     MCP_METRICS_ALLOWED_IPS,
     MCP_METRICS_DIR,
 )
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "config.json_logs.JsonFormatter"},
-    },
-    # No token, code or secret in a log line (config/log_redaction.py).
-    # A 503 of /readyz is logged once per change, not per probe
-    # (config/probe_logging.py).
-    "filters": {
-        "redact": {"()": "config.log_redaction.RedactSecrets"},
-        "probes": {"()": "config.probe_logging.DropReadinessErrors"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["probes", "redact"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
-    "loggers": {
-        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-        # DOT logs why a client ID metadata document could not be fetched
-        # (DNS, TLS, size, policy) at INFO; the client only sees
-        # "invalid client_id".
-        "oauth2_provider.cimd": {"level": "INFO"},
-        # One line per HTTP request, with LOG_FORMAT=json only
-        # (config/request_observer.py).
-        "mcp.request": {"level": "INFO"},
-    },
-}

@@ -179,7 +179,7 @@ async def _execute(
     except DatabaseUnavailable:
         raise
     except ToolArgumentsError as exc:
-        await _refuse_params(audit, call, str(exc), str(exc).split(":")[0], str(exc))
+        await _refuse_params(audit, call, str(exc), exc.where, exc.problem)
     except Exception as exc:
         # The class tells an operator what broke; the message may hold data
         # and reaches neither the client nor the audit row.

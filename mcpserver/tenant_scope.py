@@ -20,6 +20,7 @@ from django.db.models import Prefetch, Q, QuerySet
 M = TypeVar("M", bound=models.Model)
 
 
+@functools.cache
 def tenant_field(model: type[models.Model]) -> str | None:
     """The lookup path from `model` to its tenant, or None (not tenant-owned)."""
     declared = getattr(model, "mcp_tenant_field", None)
@@ -27,14 +28,14 @@ def tenant_field(model: type[models.Model]) -> str | None:
         return str(declared)
     from tenants.models import Tenant
 
+    if model is Tenant:
+        return "pk"
     keys = [
         field.name
         for field in model._meta.get_fields()
         if isinstance(field, models.ForeignKey | models.OneToOneField)
         and field.related_model is Tenant
     ]
-    if model is Tenant:
-        return "pk"
     return keys[0] if len(keys) == 1 else None
 
 

@@ -42,6 +42,8 @@ class ToolContext:
     """One call's caller, tenant-scoped data access, and audit reason.
 
     Built by the server for each call; a tool never constructs one.
+    `audit_reason` is the reason recorded on the call's audit row; the tool
+    may set it.
     """
 
     __slots__ = ("audit_reason", "principal", "request_id")
@@ -50,7 +52,6 @@ class ToolContext:
         self.principal = principal
         self.request_id = request_id
         self.audit_reason = ""
-        """The reason recorded on this call's audit row; the tool may set it."""
 
     @property
     def tenant_id(self) -> int:

@@ -32,7 +32,15 @@ class ToolDefinitionError(Exception):
 
 
 class ToolArgumentsError(Exception):
-    """Arguments that passed the JSON schema failed the tool's own types."""
+    """Arguments that passed the JSON schema failed the tool's own types.
+
+    `where` is the argument's path (`a/b`), `problem` pydantic's message.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
 
 
 _UNWRAPPED_KEYS = ("properties", "$defs", "definitions", "patternProperties")
@@ -76,7 +84,7 @@ class Arguments:
         except ValidationError as exc:
             error = exc.errors()[0]
             where = "/".join(str(part) for part in error["loc"])
-            raise ToolArgumentsError(f"{where}: {error['msg']}") from None
+            raise ToolArgumentsError(where, error["msg"]) from None
         return {name: getattr(parsed, name) for name in type(parsed).model_fields}
 
 
@@ -121,7 +129,7 @@ def arguments_of(fn: Callable[..., Any], where: str) -> Arguments:
     try:
         model = create_model(
             f"{fn.__name__}_arguments",
-            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+            __config__=ConfigDict(extra="forbid"),
             **fields,
         )
         schema = _strip_titles(model.model_json_schema(by_alias=True))
@@ -180,8 +188,6 @@ class Output:
             dumped = to_jsonable_python(value, by_alias=True)
             structured = dumped if isinstance(dumped, dict) else None
             return text_result(_json(dumped), structured=structured)
-        if isinstance(value, str) and not self.wrap:
-            raise ValueError("returned a str but declares structured output")
         candidate = {"result": value} if self.wrap else value
         validated = self.adapter.validate_python(candidate, by_alias=True, by_name=True)
         dumped = self.adapter.dump_python(validated, mode="json", by_alias=True)

@@ -8,15 +8,16 @@ over /mcp with tokens of the demo users, as a client would.
 import json
 from decimal import Decimal
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from django.core.management import call_command
+from pydantic import AfterValidator
 
 from audit.models import AuditEvent
 from mcpserver.db import run_db
 from mcpserver.tool_catalogue import sync_tools
-from mcpserver.tools import TOOLS
+from mcpserver.tools import TOOLS, ToolContext, build_spec
 from tenants import tools_services
 from tenants.models import Tenant, TenantTool, Tool
 from tests.mcpserver.conftest import (
@@ -292,3 +293,30 @@ def test_migrate_puts_the_registered_tools_in_the_catalogue(settings) -> None:
     assert catalogued.title == "Find invoices"
     assert catalogued.annotations == {"readOnlyHint": True}
     assert catalogued.source == "tests.tools_app.mcp_tools.find_invoices"
+
+
+async def test_arguments_the_schema_allows_but_the_types_refuse_are_invalid_params(
+    app_tools: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_shouting(text: str) -> str:
+        if text.isupper():
+            raise ValueError("no shouting")
+        return text
+
+    async def echo(
+        ctx: ToolContext, message: Annotated[str, AfterValidator(no_shouting)]
+    ) -> str:
+        """Echo, quietly."""
+        return message
+
+    monkeypatch.setitem(TOOLS, "echo", build_spec(echo))
+    alice = await app_tools.atoken("alice")
+
+    reply = (await _call(alice, "echo", message="HELLO")).json()
+
+    assert reply["error"]["code"] == -32602
+    assert reply["error"]["data"]["path"] == "/message"
+    assert "no shouting" in reply["error"]["data"]["reason"]
+    assert await _audit("echo") == [
+        ("tool_failed", "error", "invalid params: message: Value error, no shouting")
+    ]
