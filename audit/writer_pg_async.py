@@ -12,6 +12,16 @@ the callers run on, while the loop keeps serving requests.
 - An event that reaches an idle loop lane starts its flush task at once
   (no timer); events that arrive while a batch is in flight queue up, and
   the whole queue (at most `MAX_BATCH`) is the next transaction.
+- A busy lane lingers: when the batch just committed held at least
+  `LINGER_SIBLINGS` events and more are waiting, the flush lets the loop
+  run `linger_rounds` more rounds (MCP_AUDIT_PG_LINGER_ROUNDS) before it
+  takes the next batch, so the calls those rounds bring to their audit
+  step share its commit. Rounds, not a timer: an idle loop runs them in
+  microseconds, so a lone call or a trickle never waits, while a busy one
+  (the callers of the batch just settled, resuming; requests already
+  read) fills the batch. It matters most when nodes split the load: each
+  node's batches halve, and every commit costs the node about the same
+  whatever it holds (README "Running a cluster").
 - The statements, the chain memory, the retry schedule, the split rule,
   the counters and the backlog are the writer thread's (audit/batch_sql.py,
   audit/writer_store.py `ChainTail`, audit/retry.py `aretry_until`,
@@ -44,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import OperationalError
 
 from audit.retry import RETRY_SECONDS, Transient, aretry_until
@@ -69,6 +80,10 @@ from audit.writer_pg_connection import django_errors as _django_errors
 from audit.writer_store import ChainTail
 
 logger = logging.getLogger(__name__)
+
+LINGER_SIBLINGS = 4
+"""The batch just committed held at least this many events: the lane is
+busy enough to linger (module docstring)."""
 
 MIN_ATTEMPT_SECONDS = 1.0
 """The least time an attempt gets, even past the batch's deadline (the
@@ -103,11 +118,16 @@ class PgAsyncWriter(Bookkept):
         max_batch: int = MAX_BATCH,
         retry_seconds: float = RETRY_SECONDS,
         drain_seconds: float = DRAIN_SECONDS,
+        linger_rounds: int | None = None,
         conninfo: Mapping[str, Any] | None = None,
     ) -> None:
         """`conninfo` overrides Django's connection parameters (say, the port
-        of a proxy in front of the database)."""
+        of a proxy in front of the database); `linger_rounds` defaults to
+        settings.MCP_AUDIT_PG_LINGER_ROUNDS (0: never linger)."""
         self._conninfo = dict(conninfo or {})
+        if linger_rounds is None:
+            linger_rounds = settings.MCP_AUDIT_PG_LINGER_ROUNDS
+        self.linger_rounds = linger_rounds
         self.max_batch = max_batch
         self.retry_seconds = retry_seconds
         self.drain_seconds = drain_seconds
@@ -200,9 +220,14 @@ class PgAsyncWriter(Bookkept):
     # --- the flush task -----------------------------------------------------
     async def _flush(self, lane: _Lane) -> None:
         """Commit what the lane holds, batch after batch, until it is empty."""
+        previous = 0  # events in the batch just committed
         try:
             while lane.queue:
+                if previous >= LINGER_SIBLINGS and len(lane.queue) < self.max_batch:
+                    for _ in range(self.linger_rounds):
+                        await asyncio.sleep(0)  # one round of the loop
                 count = min(len(lane.queue), self.max_batch)
+                previous = count
                 batch = [lane.queue.popleft() for _ in range(count)]
                 results: list[tuple[Pending, Any]] = []
                 deadline = time.monotonic() + self.retry_seconds

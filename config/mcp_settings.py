@@ -70,6 +70,11 @@ MCP_QUOTA_REDIS_TIMEOUT = env.float("MCP_QUOTA_REDIS_TIMEOUT", default=0.2)
 # writer thread of SQLite (audit/writer.py): for benchmarks, and as a
 # safety valve. Read once, when the writer is made.
 MCP_AUDIT_PG_ASYNC = env.bool("MCP_AUDIT_PG_ASYNC", default=True)
+# Rounds of the event loop that writer lets run before its next batch when
+# the node is busy, so more calls share a commit; an idle loop runs them at
+# once, so a lone call never waits. 0 never lingers. Measured in README
+# "Running a cluster".
+MCP_AUDIT_PG_LINGER_ROUNDS = env.int("MCP_AUDIT_PG_LINGER_ROUNDS", default=4)
 
 # Benchmarks only: false skips the audit row of each tool call, to measure
 # what auditing costs. It takes MCP_BENCHMARK=true as well, so no server

@@ -329,6 +329,7 @@ OAUTH_TOKEN_RATE_PER_ADDRESS = env.int("OAUTH_TOKEN_RATE_PER_ADDRESS", default=6
 # The MCP resource server: transport, caches, readiness, quotas.
 from config.mcp_settings import (  # noqa: E402, F401
     MCP_AUDIT_PG_ASYNC,
+    MCP_AUDIT_PG_LINGER_ROUNDS,
     MCP_AUDIT_TOOL_CALLS,
     MCP_BENCHMARK,
     MCP_CLIENT_SHARE,

@@ -224,6 +224,74 @@ async def test_events_arriving_during_a_commit_form_the_next_batch() -> None:
     assert [row.sequence for row in rows] == list(range(1, 12))
 
 
+async def _callers_who_call_again(pg: PgAsyncWriter) -> list[PendingEvent]:
+    """Five callers whose calls commit together, each calling again once
+    answered (as a client does), and one call arriving meanwhile."""
+
+    async def twice(n: int) -> list[PendingEvent]:
+        first = await pg.write(_fields(n))
+        return [first, await pg.write(_fields(n + 10))]
+
+    with _inserts_wait() as release:
+        callers = [asyncio.create_task(twice(n)) for n in range(5)]
+        await asyncio.sleep(0.1)  # one batch of five, waiting for the lock
+        meanwhile = asyncio.create_task(pg.write(_fields(5)))
+        await asyncio.sleep(0.05)
+        release()
+        rows = [row for pair in await asyncio.gather(*callers) for row in pair]
+        rows.append(await meanwhile)
+    return rows
+
+
+async def test_a_busy_lane_lingers_so_more_calls_share_a_commit() -> None:
+    """After a batch of five, the flush lets the loop run a few rounds:
+    the five callers, answered, call again, and those calls join the one
+    that waited, in one transaction instead of two."""
+    pg = PgAsyncWriter(linger_rounds=4)
+    rows = await _callers_who_call_again(pg)
+    await _stopped(pg)
+
+    stats = pg.stats()
+    assert (stats.transactions_committed, stats.largest_batch) == (2, 6)
+    assert sorted(row.sequence for row in rows) == list(range(1, 12))
+    assert await run_db(_transactions) == 2
+    assert "OK: 1 chains, 11 rows verified." in await run_db(_verify)
+
+
+async def test_without_lingering_the_waiting_call_commits_alone() -> None:
+    """The same callers with `linger_rounds=0`: the call that waited is
+    taken at once, alone, and the callers' second calls need a third
+    transaction (what lingering saves)."""
+    pg = PgAsyncWriter(linger_rounds=0)
+    await _callers_who_call_again(pg)
+    await _stopped(pg)
+
+    assert pg.stats().transactions_committed == 3
+
+
+async def test_behind_a_batch_of_one_nothing_lingers() -> None:
+    """Lingering needs a busy lane: behind a batch of one event the queued
+    four are taken at once, so the first caller's next call, answered
+    meanwhile, does not join them (three transactions, as without it)."""
+    pg = PgAsyncWriter(linger_rounds=4)
+
+    async def twice() -> None:
+        await pg.write(_fields(0))
+        await pg.write(_fields(10))
+
+    with _inserts_wait() as release:
+        caller = asyncio.create_task(twice())
+        await asyncio.sleep(0.1)
+        rest = [asyncio.create_task(pg.write(_fields(n))) for n in range(1, 5)]
+        await asyncio.sleep(0.05)
+        release()
+        await asyncio.gather(caller, *rest)
+    await _stopped(pg)
+
+    stats = pg.stats()
+    assert (stats.transactions_committed, stats.largest_batch) == (3, 4)
+
+
 async def test_a_poison_event_fails_only_its_own_caller() -> None:
     pg = PgAsyncWriter()
     tenant = await run_db(TenantFactory)
