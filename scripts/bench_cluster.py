@@ -9,7 +9,9 @@ the machine is shared and noisy; the medians are compared. For every run
 it also reads, from /proc, the CPU time all the cluster's node processes
 used (HAProxy's separately), from HAProxy's counters how the requests
 spread over the nodes, and from each node's /metrics how many audit events
-each commit held (mcp_audit_batch_size).
+each commit held (mcp_audit_batch_size), and from /proc/stat how much of
+the machine's CPU time its host took away (steal: on a shared virtual
+machine, the noise that makes runs minutes apart disagree).
 
 The rows: calls/s of 2 and 3 nodes against 1; server CPU per call (all
 node processes together) of 2 and 3 nodes against 1 (lower is better); the
@@ -52,6 +54,7 @@ class Run:
     haproxy_cpu_s: float
     per_node: dict[str, int]  # requests HAProxy sent to each node
     audit_batches: tuple[float, float] = (0.0, 0.0)  # events, batches committed
+    steal: float = 0.0  # share of the machine's CPU time its host took away
 
 
 @dataclass
@@ -97,6 +100,19 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / CLK_TCK
 
 
+def _cpu_times() -> list[int]:
+    """The machine's CPU times (/proc/stat's first line, in ticks)."""
+    with open("/proc/stat") as stat:
+        return [int(value) for value in stat.readline().split()[1:]]
+
+
+def _steal(before: list[int], after: list[int]) -> float:
+    """The share of CPU time between two `_cpu_times` the hypervisor gave
+    other guests (steal): a run with much of it measured a slower machine."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(sum(spent), 1)
+
+
 def _audit_batches(state: ClusterState) -> tuple[float, float]:
     """(events, batches) the audit writers of `state`'s nodes committed so
     far: the sum and count of mcp_audit_batch_size on each node's /metrics
@@ -134,6 +150,7 @@ def _load(subject: Subject, concurrency: int, seconds: int) -> Run:
     batches_before = _audit_batches(state)
     cpu_before = _cpu_seconds(node_pids)
     proxy_before = _cpu_seconds([state.haproxy_pid])
+    machine_before = _cpu_times()
     run = subprocess.run(
         [
             str(BENCH_SH),
@@ -147,6 +164,7 @@ def _load(subject: Subject, concurrency: int, seconds: int) -> Run:
         text=True,
         check=True,
     )
+    steal = _steal(machine_before, _cpu_times())
     cpu = _cpu_seconds(node_pids) - cpu_before
     proxy = _cpu_seconds([state.haproxy_pid]) - proxy_before
     after = _requests_by_node(state)
@@ -166,6 +184,7 @@ def _load(subject: Subject, concurrency: int, seconds: int) -> Run:
             batches_after[0] - batches_before[0],
             batches_after[1] - batches_before[1],
         ),
+        steal=steal,
     )
 
 
@@ -288,6 +307,15 @@ def _rows(subjects: dict[str, Subject], concurrency: int) -> list[Row]:
                 ),
             )
         )
+    steals = [run.steal for subject in subjects.values() for run in subject.runs]
+    rows.append(
+        (
+            "CPU time the host took away during the runs (steal; noise)",
+            statistics.median(steals),
+            0.0,
+            f"median {statistics.median(steals):.0%}, worst {max(steals):.0%}",
+        )
+    )
     return rows
 
 
