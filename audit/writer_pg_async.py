@@ -40,17 +40,13 @@ the callers run on, while the loop keeps serving requests.
 Each event loop gets a lane of its own (queue, connection, chain memory),
 since an AsyncConnection and a future belong to one loop; several loops
 (one per test) can share the writer. A lane whose loop has closed is
-retired by the next write or by `stop`: its connection closed, any event
-left in it failed (nobody is waiting for it any more).
+retired by the next write or by `stop` (audit/writer_pg_lanes.py).
 """
 
 import asyncio
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -70,14 +66,9 @@ from audit.writer_bookkeeping import (
     halves,
     running_loop,
 )
-from audit.writer_pg_connection import (
-    aconnect,
-    aread_head,
-    close_now,
-    django_connection,
-)
+from audit.writer_pg_connection import aconnect, aread_head, django_connection
 from audit.writer_pg_connection import django_errors as _django_errors
-from audit.writer_store import ChainTail
+from audit.writer_pg_lanes import Lane, Lanes
 
 logger = logging.getLogger(__name__)
 
@@ -89,24 +80,6 @@ MIN_ATTEMPT_SECONDS = 1.0
 """The least time an attempt gets, even past the batch's deadline (the
 first attempt always runs, and the halves of a split batch share its
 deadline)."""
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One event loop's queue, connection and chain memory."""
-
-    loop: asyncio.AbstractEventLoop
-    queue: deque[Pending] = field(default_factory=deque)
-    task: asyncio.Task[None] | None = None
-    connection: psycopg.AsyncConnection[Any] | None = None
-    tail: ChainTail = field(default_factory=ChainTail)
-
-    def drop_connection(self) -> None:
-        """Close the connection (broken, or in an unknown state); the next
-        attempt opens another and reads the chain head again."""
-        close_now(self.connection)
-        self.connection = None
-        self.tail.head = None
 
 
 class PgAsyncWriter(Bookkept):
@@ -131,10 +104,9 @@ class PgAsyncWriter(Bookkept):
         self.max_batch = max_batch
         self.retry_seconds = retry_seconds
         self.drain_seconds = drain_seconds
-        self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
-        self._lanes_lock = threading.Lock()
         self._in_hand = InHand(logger)
         self._counters = Counters()
+        self._lanes = Lanes(self._in_hand, self._counters)
 
     async def write(self, fields: Mapping[str, Any]) -> PendingEvent:
         """Append one event (fields as for `pending_event`); return it, stored.
@@ -147,7 +119,7 @@ class PgAsyncWriter(Bookkept):
         """
         event = pending_event(**fields)
         loop = asyncio.get_running_loop()
-        lane = self._lanes.get(loop) or self._new_lane(loop)
+        lane = self._lanes.of(loop)
         future: asyncio.Future[PendingEvent] = loop.create_future()
         self._in_hand.add()
         lane.queue.append(Pending(event, future, loop))
@@ -169,12 +141,10 @@ class PgAsyncWriter(Bookkept):
         (the MCP app's lifespan runs it in a worker thread). A later `write`
         opens a new lane.
         """
-        with self._lanes_lock:
-            lanes, self._lanes = list(self._lanes.values()), {}
         here = running_loop()
-        for lane in lanes:
+        for lane in self._lanes.take_all():
             if lane.loop.is_closed() or not lane.loop.is_running():
-                self._retire(lane)
+                self._lanes.retire(lane)
                 continue
             if lane.loop is here:  # it cannot wait for itself
                 if lane.task is None:
@@ -186,39 +156,14 @@ class PgAsyncWriter(Bookkept):
             except Exception:
                 logger.exception("The audit writer lane did not stop in time")
 
-    # --- lanes ------------------------------------------------------------
-    def _new_lane(self, loop: asyncio.AbstractEventLoop) -> _Lane:
-        with self._lanes_lock:
-            gone = [lane for lane in self._lanes.values() if lane.loop.is_closed()]
-            for lane in gone:
-                del self._lanes[lane.loop]
-            lane = self._lanes.setdefault(loop, _Lane(loop))
-        for old in gone:
-            self._retire(old)
-        return lane
-
-    def _retire(self, lane: _Lane) -> None:
-        """Close the connection of a lane whose loop has stopped; fail what
-        it still holds (nobody can be waiting on a stopped loop)."""
-        lane.drop_connection()
-        left = list(lane.queue)
-        lane.queue.clear()
-        if left:
-            logger.warning(
-                "%d audit event(s) not committed: their event loop stopped",
-                len(left),
-            )
-            self._counters.failed(len(left))
-            error = RuntimeError("The event loop stopped before the audit commit.")
-            self._in_hand.settle([(pending, error) for pending in left])
-
-    async def _close(self, lane: _Lane) -> None:
+    async def _close(self, lane: Lane) -> None:
+        """Let the lane's flush finish, then close its connection (on its loop)."""
         if lane.task is not None:
             await asyncio.shield(lane.task)
         lane.drop_connection()
 
     # --- the flush task -----------------------------------------------------
-    async def _flush(self, lane: _Lane) -> None:
+    async def _flush(self, lane: Lane) -> None:
         """Commit what the lane holds, batch after batch, until it is empty."""
         previous = 0  # events in the batch just committed
         try:
@@ -257,7 +202,7 @@ class PgAsyncWriter(Bookkept):
 
     async def _commit(
         self,
-        lane: _Lane,
+        lane: Lane,
         batch: list[Pending],
         results: list[tuple[Pending, Any]],
         deadline: float,
@@ -289,7 +234,7 @@ class PgAsyncWriter(Bookkept):
         results.extend(zip(batch, rows, strict=True))
 
     async def _attempt(
-        self, lane: _Lane, events: list[PendingEvent], deadline: float
+        self, lane: Lane, events: list[PendingEvent], deadline: float
     ) -> list[PendingEvent]:
         """One try, cut off at the deadline (at least MIN_ATTEMPT_SECONDS).
 
@@ -317,7 +262,7 @@ class PgAsyncWriter(Bookkept):
             f"the audit batch did not commit within {bound:.1f} s"
         ) from psycopg.OperationalError("audit batch attempt timed out")
 
-    async def _try(self, lane: _Lane, events: list[PendingEvent]) -> list[PendingEvent]:
+    async def _try(self, lane: Lane, events: list[PendingEvent]) -> list[PendingEvent]:
         """Connect if needed, read the head if unknown, insert `events`."""
         tail = lane.tail
         try:
