@@ -17,7 +17,7 @@ from accounts.forms import ThrottledAuthenticationForm, request_address
 from audit.models import AuditEvent
 from audit.services import record_event
 from config.security_headers import allow_form_action
-from oauth.views_authorize import authorize_form_action_origin
+from oauth.authorize_pages import authorize_form_action_origin
 from tenants.selectors import administered_tenant_ids
 
 

@@ -5,11 +5,12 @@ deployment needs:
 
 - the query is cleaned first (unknown scopes such as `offline_access` are
   dropped, `approval_prompt` is ignored so consent can never be skipped by
-  the client) with a redirect to the cleaned URL;
+  the client) with a redirect to the cleaned URL (oauth/authorize_query.py);
 - PKCE must be S256 and `resource` must be this server's /mcp or one
   enabled registered resource server (oauth/resources.py);
 - a user with several tenants chooses one (POSTed with CSRF, kept in the
-  session for this exact request, so a client cannot preselect it);
+  session for this exact request, so a client cannot preselect it:
+  oauth/authorize_session.py);
 - granted scopes = requested ∩ what the membership entitles, shown on the
   consent page before the user approves;
 - the decision binds to exactly the request displayed: each consent page
@@ -23,8 +24,6 @@ deployment needs:
   consent POST is answered 302 there), which their CSP form-action names.
 """
 
-import hashlib
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +33,6 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
-    QueryDict,
 )
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
@@ -45,53 +43,27 @@ from oauthlib.oauth2.rfc6749 import errors
 from audit.models import AuditEvent
 from audit.services import record_event
 from config.security_headers import allow_form_action
+from oauth.authorize_pages import authorize_form_action_origin, registration_label
+from oauth.authorize_query import BOUND_PARAMETERS, cleaned_query
+from oauth.authorize_session import (
+    chosen_tenant_id,
+    claim_consent_id,
+    forget_tenant_choice,
+    issue_consent_id,
+    remember_tenant_choice,
+)
 from oauth.redirect_uris import redirect_host
 from oauth.resources import allowed_resources, describe_resource
-from oauth.selectors import registered_redirect_origin
 from tenants.entitlements import entitled_scopes, list_active_memberships
 from tenants.models import Membership
 
-TENANT_CHOICE_SESSION_KEY = "oauth_tenant_choice"
-CONSENT_SESSION_KEY = "oauth_consents"
-_MAX_PENDING_CONSENTS = 8
-"""Consent pages a session may have open at once (older ids are dropped)."""
-_BOUND_PARAMETERS = (
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "nonce",
-)
-
-
-def _request_fingerprint(request: HttpRequest) -> str:
-    return hashlib.sha256(request.META.get("QUERY_STRING", "").encode()).hexdigest()
-
 
 class MCPAuthorizationView(AuthorizationView):
+    """DOT's authorization view with the MCP deployment's rules (module docstring)."""
+
     template_name = "oauth/consent.html"
 
-    # --- request cleaning -------------------------------------------------
-    def _cleaned_query(self, request: HttpRequest) -> str | None:
-        """The query without unknown scopes or approval_prompt; None if unchanged."""
-        query = request.GET.copy()
-        changed = False
-        if "approval_prompt" in query:
-            query.pop("approval_prompt")
-            changed = True
-        if "scope" in query:
-            requested = query.get("scope", "").split()
-            known = [s for s in dict.fromkeys(requested) if s in settings.OAUTH_SCOPES]
-            if known != requested:
-                changed = True
-                if known:
-                    query["scope"] = " ".join(known)
-                else:
-                    query.pop("scope")
-        return query.urlencode() if changed else None
-
+    # --- request validation ---------------------------------------------
     def _validate_query(self, request: HttpRequest) -> tuple[list[str], dict[str, Any]]:
         """Validate the authorization request in the URL alone.
 
@@ -142,12 +114,10 @@ class MCPAuthorizationView(AuthorizationView):
     def _chosen_membership(self, memberships: list[Membership]) -> Membership | None:
         if len(memberships) == 1:
             return memberships[0]
-        choice = self.request.session.get(TENANT_CHOICE_SESSION_KEY) or {}
-        if choice.get("request") != _request_fingerprint(self.request):
+        tenant_id = chosen_tenant_id(self.request)
+        if tenant_id is None:
             return None
-        return next(
-            (m for m in memberships if m.tenant_id == choice.get("tenant")), None
-        )
+        return next((m for m in memberships if m.tenant_id == tenant_id), None)
 
     # --- HTTP -------------------------------------------------------------
     def render_to_response(
@@ -158,7 +128,7 @@ class MCPAuthorizationView(AuthorizationView):
         return allow_form_action(response, origin)
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        cleaned = self._cleaned_query(request)
+        cleaned = cleaned_query(request.GET)
         if cleaned is not None:
             return HttpResponseRedirect(f"{request.path}?{cleaned}")
         try:
@@ -183,7 +153,7 @@ class MCPAuthorizationView(AuthorizationView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if "choose_tenant" in request.POST:
             return self._choose_tenant(request)
-        if not self._claim_consent_id(request):
+        if not claim_consent_id(request):
             # Not a page this session was shown for this request, or one
             # already answered: no decision, no redirect to anyone.
             return JsonResponse(
@@ -196,24 +166,6 @@ class MCPAuthorizationView(AuthorizationView):
                 status=400,
             )
         return super().post(request, *args, **kwargs)
-
-    def _issue_consent_id(self, request: HttpRequest) -> str:
-        pending = dict(request.session.get(CONSENT_SESSION_KEY) or {})
-        consent_id = secrets.token_urlsafe(16)
-        pending[consent_id] = _request_fingerprint(request)
-        request.session[CONSENT_SESSION_KEY] = dict(
-            list(pending.items())[-_MAX_PENDING_CONSENTS:]
-        )
-        return consent_id
-
-    def _claim_consent_id(self, request: HttpRequest) -> bool:
-        """Use up the POST's consent id; True if it was issued for this query."""
-        pending = dict(request.session.get(CONSENT_SESSION_KEY) or {})
-        fingerprint = pending.pop(request.POST.get("consent_id", ""), None)
-        request.session[CONSENT_SESSION_KEY] = pending
-        return fingerprint is not None and secrets.compare_digest(
-            fingerprint, _request_fingerprint(request)
-        )
 
     def _choose_tenant(self, request: HttpRequest) -> HttpResponse:
         memberships = self._memberships()
@@ -229,10 +181,7 @@ class MCPAuthorizationView(AuthorizationView):
                 },
                 status=400,
             )
-        request.session[TENANT_CHOICE_SESSION_KEY] = {
-            "request": _request_fingerprint(request),
-            "tenant": chosen.tenant_id,
-        }
+        remember_tenant_choice(request, chosen.tenant_id)
         return HttpResponseRedirect(request.get_full_path())
 
     def _application(self, request: HttpRequest) -> Any:
@@ -277,7 +226,7 @@ class MCPAuthorizationView(AuthorizationView):
             ]
             context["withheld_scopes"] = sorted(requested - set(granted))
         if membership is not None:
-            context["consent_id"] = self._issue_consent_id(self.request)
+            context["consent_id"] = issue_consent_id(self.request)
         context["resource"] = describe_resource(self.request.GET.getlist("resource"))
         if application is not None:
             context["registration"] = registration_label(application)
@@ -323,12 +272,12 @@ class MCPAuthorizationView(AuthorizationView):
                     else ("denied by user" if allow is False else "nothing to grant")
                 ),
             )
-        request.session.pop(TENANT_CHOICE_SESSION_KEY, None)
+        forget_tenant_choice(request)
         # The body's copy of the request is not trusted: what is decided is
         # the request in the URL, validated above and shown on the page.
         credentials = {
             **{key: value for key, value in credentials.items() if key == "claims"},
-            **{key: trusted[key] for key in _BOUND_PARAMETERS if key in trusted},
+            **{key: trusted[key] for key in BOUND_PARAMETERS if key in trusted},
             "resource": allowed_resources(request.GET.getlist("resource")) or [],
         }
         if approved:
@@ -344,27 +293,3 @@ class MCPAuthorizationView(AuthorizationView):
         if "iss=" not in redirect_to.split("#", 1)[0].split("?", 1)[-1]:
             redirect_to = _add_iss_to_redirect(redirect_to, settings.PUBLIC_URL)
         return super().redirect(redirect_to, application)
-
-
-def authorize_form_action_origin(query: QueryDict) -> str | None:
-    """The origin a form on a page of the /authorize request `query` may end at.
-
-    The origin of the query's redirect URI when it is registered for the
-    query's client (the consent POST, and a tenant choice or sign-in that
-    /authorize then refuses, are answered with a redirect there); None
-    otherwise.
-    """
-    return registered_redirect_origin(
-        client_id=query.get("client_id", ""),
-        redirect_uri=query.get("redirect_uri", ""),
-    )
-
-
-def registration_label(application: Any) -> str:
-    """How the consent page describes where a client's identity comes from."""
-    source = getattr(application, "registration_source", "")
-    if source == "cimd":
-        return f"client ID metadata document at {redirect_host(application.client_id)}"
-    if source == "dcr":
-        return "dynamically registered (unverified)"
-    return "registered by an operator"
