@@ -9,8 +9,8 @@ row and the response's `scope` say the same as the JWT.
 from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
 
+from oauth.token_context import MINTED_KEY, token_context
 from oauth.tokens import mint_access_token
-from oauth.validators import MINTED_KEY, token_context
 
 
 def signed_access_token(request: Request) -> str:

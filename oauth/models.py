@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -121,6 +123,17 @@ class ClientProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.application_id}"
+
+    def refuses_use(self, now: datetime) -> bool:
+        """True if the client is refused: disabled, or a registration never
+        used and past its expiry (it is cleaned up later)."""
+        if self.is_disabled:
+            return True
+        return (
+            self.first_used_at is None
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
 
 
 class Revocation(models.Model):

@@ -7,6 +7,8 @@ given) or an enabled resource server an operator registered
 """
 
 from django.conf import settings
+from oauthlib.common import Request
+from oauthlib.oauth2.rfc6749 import errors
 
 from oauth.models import ResourceServer
 from oauth.resource_servers import enabled_resource
@@ -60,3 +62,13 @@ def describe_resource(uris: list[str]) -> str:
         .first()
     )
     return f"{name} ({resource})" if name else resource
+
+
+def invalid_target(request: Request) -> errors.CustomOAuth2Error:
+    """The token endpoint's RFC 8707 error for a resource not allowed."""
+    return errors.CustomOAuth2Error(
+        error="invalid_target",
+        description="resource must be one resource: this server's MCP "
+        "endpoint or an enabled registered resource server.",
+        request=request,
+    )

@@ -16,12 +16,10 @@
 - audit rows for every token event, in the token's transaction;
 - token values kept only as keyed hashes (oauth/token_storage.py, the base).
 
-Per-request context is stored with `vars(request)[...]` and read the same
-way: oauthlib's Request serves any client parameter as an attribute, so a
-plain attribute read could be answered by the client.
+What a validated grant may issue travels to the token generator on the
+request (oauth/token_context.py).
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,53 +34,9 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from oauth import services, token_hashing
 from oauth.models import AuthorizationRecord, ClientProfile
-from oauth.resources import allowed_resources
+from oauth.resources import allowed_resources, invalid_target
+from oauth.token_context import CONTEXT_KEY, MINTED_KEY, context_for, token_context
 from oauth.token_storage import HashedTokenStorage
-from tenants.entitlements import entitled_scopes, get_active_membership
-
-CONTEXT_KEY = "mcp_token_context"
-MINTED_KEY = "mcp_minted_claims"
-
-
-@dataclass(frozen=True)
-class TokenContext:
-    """What a token issuance may grant: set only by this validator."""
-
-    record_id: int
-    tenant_id: int
-    tenant_slug: str
-    entitled: frozenset[str]
-    audience: str
-
-
-def token_context(request: Request) -> TokenContext | None:
-    """The trusted context a validator step attached to `request`, if any."""
-    value = vars(request).get(CONTEXT_KEY)
-    return value if isinstance(value, TokenContext) else None
-
-
-def _context_for(record: AuthorizationRecord, *, audience: str) -> TokenContext | None:
-    membership = get_active_membership(
-        user_id=record.user_id, tenant_id=record.tenant_id
-    )
-    if membership is None:
-        return None
-    return TokenContext(
-        record_id=record.pk,
-        tenant_id=record.tenant_id,
-        tenant_slug=membership.tenant.slug,
-        entitled=entitled_scopes(membership.role),
-        audience=audience,
-    )
-
-
-def _invalid_target(request: Request) -> errors.CustomOAuth2Error:
-    return errors.CustomOAuth2Error(
-        error="invalid_target",
-        description="resource must be one resource: this server's MCP "
-        "endpoint or an enabled registered resource server.",
-        request=request,
-    )
 
 
 class MCPOAuth2Validator(HashedTokenStorage):
@@ -94,15 +48,7 @@ class MCPOAuth2Validator(HashedTokenStorage):
         if client is None:
             return None
         profile = ClientProfile.objects.filter(application=client).first()
-        if profile is not None and profile.is_disabled:
-            request.client = None
-            return None
-        if (
-            profile is not None
-            and profile.first_used_at is None
-            and profile.expires_at is not None
-            and profile.expires_at <= timezone.now()
-        ):
+        if profile is not None and profile.refuses_use(timezone.now()):
             request.client = None
             return None
         return client
@@ -113,7 +59,7 @@ class MCPOAuth2Validator(HashedTokenStorage):
     ) -> Any:
         resources = allowed_resources(list(getattr(request, "resource", None) or []))
         if resources is None:
-            raise _invalid_target(request)
+            raise invalid_target(request)
         request.resource = resources
         claims = request.claims if isinstance(request.claims, dict) else {}
         tenant_id = claims.get("tenant_id")
@@ -153,7 +99,7 @@ class MCPOAuth2Validator(HashedTokenStorage):
         if not services.claim_code(record=record):
             services.handle_code_reuse(record=record, client_id=client.client_id)
             return False
-        context = _context_for(record, audience=audience)
+        context = context_for(record, audience=audience)
         if context is None:
             return False
         vars(request)[CONTEXT_KEY] = context
@@ -214,7 +160,7 @@ class MCPOAuth2Validator(HashedTokenStorage):
             return False
         if record is None:
             return False
-        context = _context_for(record, audience=self._token_audience(request))
+        context = context_for(record, audience=self._token_audience(request))
         if context is None:
             return False
         vars(request)[CONTEXT_KEY] = context
@@ -225,7 +171,7 @@ class MCPOAuth2Validator(HashedTokenStorage):
         super()._check_and_set_request_resource(request)
         resources = allowed_resources(list(request.resource or []))
         if resources is None:
-            raise _invalid_target(request)
+            raise invalid_target(request)
         request.resource = resources
 
     def _token_audience(self, request: Request) -> str:
