@@ -4,10 +4,11 @@
 the real environment does not set; real environment variables always win.
 """
 
-import math
 from pathlib import Path
 
 import environ
+
+from config.database_settings import database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -84,53 +85,18 @@ TEMPLATES = [
 ASGI_APPLICATION = "config.asgi.application"
 
 
-def _database(url: str) -> dict:
-    """Build the default database from `url`, tuned for each engine.
-
-    SQLite: WAL, IMMEDIATE transactions and a busy timeout, so several
-    workers can write without "database is locked". PostgreSQL: psycopg's
-    connection pool (CONN_MAX_AGE must then stay 0).
-    """
-    db = env.db_url_config(url)
-    db["ATOMIC_REQUESTS"] = False  # services own their transactions
-    db["CONN_MAX_AGE"] = 0
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        name = Path(db["NAME"])
-        if db["NAME"] not in ("", ":memory:") and not name.is_absolute():
-            db["NAME"] = str(BASE_DIR / name)
-        db["OPTIONS"] = {
-            "init_command": (
-                "PRAGMA journal_mode=WAL;"
-                "PRAGMA synchronous=NORMAL;"
-                "PRAGMA foreign_keys=ON;"
-            ),
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        }
-    elif db["ENGINE"] == "django.db.backends.postgresql":
-        options = db.setdefault("OPTIONS", {})
-        # Fail fast (MCP_DB_TIMEOUT_SECONDS): a connect gives up after the
-        # bound (libpq's minimum is 2 s); a thread waits at most 1 s for a
-        # pooled connection, so during an outage each wait starts a new
-        # connect; and a failed connect is not retried on psycopg's backoff
-        # (1, 2, 4 ... s, which delayed recovery by seconds) but by the next
-        # wait, so the first one after the database returns succeeds.
-        options.setdefault("connect_timeout", max(2, math.ceil(MCP_DB_TIMEOUT_SECONDS)))
-        options["pool"] = {
-            "min_size": 1,
-            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": min(1.0, MCP_DB_TIMEOUT_SECONDS),
-            "reconnect_timeout": 0,
-        }
-    return db
-
-
 # How long a /mcp request may wait on the database before it is answered 503
 # with Retry-After (mcpserver/db.py).
 MCP_DB_TIMEOUT_SECONDS = env.float("MCP_DB_TIMEOUT_SECONDS", default=2.0)
 
 
-DATABASES = {"default": _database(env("DATABASE_URL", default="sqlite:///db.sqlite3"))}
+DATABASES = {
+    "default": database_settings(
+        env("DATABASE_URL", default="sqlite:///db.sqlite3"),
+        base_dir=BASE_DIR,
+        timeout_seconds=MCP_DB_TIMEOUT_SECONDS,
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-environ 0.14 passes ?key_prefix=, ?timeout= and ?version= on in
@@ -238,93 +204,23 @@ LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 
-# --- OAuth 2.1 authorization server (django-oauth-toolkit) -----------------
-ACCESS_TOKEN_LIFETIME_SECONDS = env.int("ACCESS_TOKEN_LIFETIME_SECONDS", default=900)
-OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
-OAUTH_SCOPES = {
-    "tools:call": "Call the tools your tenant has enabled",
-    "admin": "Administrative tools (tenant admins only)",
-}
-OAUTH2_PROVIDER = {
-    # Only the authorization-code and refresh-token grants exist, whatever a
-    # dynamically registered client asks for.
-    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.WebApplicationServer",
-    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.MCPOAuth2Validator",
-    "SCOPES": OAUTH_SCOPES,
-    "DEFAULT_SCOPES": ["tools:call"],
-    "PKCE_REQUIRED": True,
-    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
-    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
-    "OIDC_ISS_ENDPOINT": PUBLIC_URL,
-    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME_SECONDS,
-    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
-    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int(
-        "REFRESH_TOKEN_LIFETIME_SECONDS", default=30 * 24 * 3600
-    ),
-    "ACCESS_TOKEN_GENERATOR": "oauth.generators.signed_access_token",
-    # Without this, oauthlib reuses the JWT generator for refresh tokens.
-    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
-    "ROTATE_REFRESH_TOKEN": True,
-    "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    # A concurrent retry inside this window gets the same successor; a replay
-    # after it revokes the whole family. Token values are stored as keyed
-    # hashes by oauth/token_storage.py, which keeps this window working; DOT's
-    # own COMPLIANT_BCP_RFC9700_TOKEN_STORAGE cannot, so it stays off.
-    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": env.int(
-        "REFRESH_TOKEN_GRACE_SECONDS", default=10
-    ),
-    "REQUEST_APPROVAL_PROMPT": "force",
-    "ALLOW_LOCALHOST_LOOPBACK": True,
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
-    "DCR_ENABLED": True,
-    # Clients whose client_id is an https URL (Claude Code's is on claude.ai)
-    # are fetched from it; a server with no route out turns this off, and
-    # such clients then register at /register instead.
-    "CIMD_ENABLED": env.bool("OAUTH_CIMD_ENABLED", default=True),
-    "CIMD_METADATA_FETCHER": "oauth.cimd.PolicyMetadataFetcher",
-    "DCR_REGISTRATION_PERMISSION_CLASSES": (
-        "oauth2_provider.dcr.AllowAllDCRPermission",
-    ),
-    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
-    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
-        "none",
-        "client_secret_basic",
-        "client_secret_post",
-    ],
-    "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": MCP_RESOURCE_URL,
-    "OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS": [PUBLIC_URL],
-    "OAUTH2_PROTECTED_RESOURCE_BEARER_METHODS_SUPPORTED": ["header"],
-    "OAUTH2_PROTECTED_RESOURCE_NAME": env(
-        "MCP_RESOURCE_NAME", default="MCP server (Django reference)"
-    ),
-}
-# Tests only (never from the environment): fetch https://127.0.0.1 client ID
-# metadata documents over plain http from a local document server.
-OAUTH_CIMD_ALLOW_LOOPBACK_HTTP = False
-# Dynamic registrations never used within this many seconds expire.
-OAUTH_UNUSED_CLIENT_TTL_SECONDS = env.int(
-    "OAUTH_UNUSED_CLIENT_TTL_SECONDS", default=24 * 3600
+# The OAuth 2.1 authorization server (django-oauth-toolkit).
+from config.oauth_settings import (  # noqa: E402, F401
+    ACCESS_TOKEN_LIFETIME_SECONDS,
+    OAUTH2_PROVIDER_APPLICATION_MODEL,
+    OAUTH_CIMD_ALLOW_LOOPBACK_HTTP,
+    OAUTH_JWKS_MAX_AGE_SECONDS,
+    OAUTH_REGISTRATION_MAX_BYTES,
+    OAUTH_REGISTRATION_RATE_GLOBAL,
+    OAUTH_REGISTRATION_RATE_PER_ADDRESS,
+    OAUTH_SCOPES,
+    OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS,
+    OAUTH_TOKEN_RATE_PER_ADDRESS,
+    OAUTH_UNUSED_CLIENT_TTL_SECONDS,
+    provider_settings,
 )
-# Registration limits: body size, and requests per minute per address and
-# in total (so rotating addresses does not lift the ceiling).
-OAUTH_REGISTRATION_MAX_BYTES = env.int("OAUTH_REGISTRATION_MAX_BYTES", default=16384)
-OAUTH_REGISTRATION_RATE_PER_ADDRESS = env.int(
-    "OAUTH_REGISTRATION_RATE_PER_ADDRESS", default=30
-)
-OAUTH_REGISTRATION_RATE_GLOBAL = env.int("OAUTH_REGISTRATION_RATE_GLOBAL", default=300)
-# Key rotation: a new signing key is in the JWKS this long before it signs,
-# which must exceed how long resource servers may cache the JWKS (oauth.E002).
-OAUTH_JWKS_MAX_AGE_SECONDS = env.int("OAUTH_JWKS_MAX_AGE_SECONDS", default=300)
-OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS = env.int(
-    "OAUTH_SIGNING_KEY_PREPUBLISH_SECONDS", default=600
-)
-# /token requests per minute per address (0: no limit); generous, since
-# many users may share one address behind a NAT.
-OAUTH_TOKEN_RATE_PER_ADDRESS = env.int("OAUTH_TOKEN_RATE_PER_ADDRESS", default=600)
+
+OAUTH2_PROVIDER = provider_settings(PUBLIC_URL, MCP_RESOURCE_URL)
 
 # The MCP resource server: transport, caches, readiness, quotas.
 from config.mcp_settings import (  # noqa: E402, F401
