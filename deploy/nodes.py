@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx2
@@ -24,8 +25,17 @@ GRACEFUL_TIMEOUT_SECONDS = 30
 """uvicorn's --timeout-graceful-shutdown: requests in flight at the stop."""
 
 
-def node_command(port: int) -> list[str]:
-    """The uvicorn command line of a node on 127.0.0.1:`port`."""
+def uvicorn_command(
+    port: int,
+    *,
+    workers: int = 1,
+    log_level: str = "warning",
+    options: Sequence[str] = (),
+) -> list[str]:
+    """`uvicorn config.asgi:application` on 127.0.0.1:`port`, run by this
+    Python: every server this repository starts (nodes, test servers,
+    benchmark targets) is started with it. `options` are more uvicorn
+    flags."""
     return [
         sys.executable,
         "-m",
@@ -36,16 +46,26 @@ def node_command(port: int) -> list[str]:
         "--port",
         str(port),
         "--workers",
-        "1",
-        # X-Forwarded-For/-Proto are believed from HAProxy on this machine
-        # only (deploy/haproxy.cfg sets them, having dropped the client's).
-        "--forwarded-allow-ips",
-        "127.0.0.1",
-        "--timeout-graceful-shutdown",
-        str(GRACEFUL_TIMEOUT_SECONDS),
+        str(workers),
+        *options,
         "--log-level",
-        "warning",
+        log_level,
     ]
+
+
+def node_command(port: int) -> list[str]:
+    """The uvicorn command line of a node on 127.0.0.1:`port`."""
+    return uvicorn_command(
+        port,
+        options=(
+            # X-Forwarded-For/-Proto are believed from HAProxy on this machine
+            # only (deploy/haproxy.cfg sets them, having dropped the client's).
+            "--forwarded-allow-ips",
+            "127.0.0.1",
+            "--timeout-graceful-shutdown",
+            str(GRACEFUL_TIMEOUT_SECONDS),
+        ),
+    )
 
 
 def spawn(command: list[str], env: dict[str, str], log_path: Path) -> int:

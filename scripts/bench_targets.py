@@ -48,6 +48,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deploy.nodes import uvicorn_command  # noqa: E402
+
 SHARED = ROOT.parent / "shared"
 CACHE = ROOT / ".cache"
 PYTHON = sys.executable
@@ -139,20 +143,7 @@ def _our_server(
     }
     stack.enter_context(
         _process(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
+            uvicorn_command(port, workers=workers),
             env,
             CACHE / "bench" / f"server-{port}.log",
             cwd=root,

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from deploy.nodes import uvicorn_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -135,19 +137,8 @@ def run_live_server(
         server.manage("migrate", "--noinput")
         server.manage("seed_demo")
         server.manage("collectstatic", "--noinput")
-        server.command = (
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            log_level,
+        server.command = tuple(
+            uvicorn_command(port, workers=workers, log_level=log_level)
         )
         with server.log_path.open("w") as log:
             server.process = subprocess.Popen(

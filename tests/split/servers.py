@@ -17,7 +17,6 @@ a test can shape claims and times; one test goes through the real flow
 import base64
 import json
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from typing import Any
 
 import httpx2
 
+from deploy.nodes import uvicorn_command
 from tests.live_server import ROOT, LiveServer, free_port
 
 CLIENT = """
@@ -175,18 +175,7 @@ def start(
     env: dict[str, str], port: int, log_path: Path, *, command: list[str] | None = None
 ) -> subprocess.Popen:
     """uvicorn (or `command`) serving config.asgi on `port`, logging to a file."""
-    argv = command or [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    argv = command or uvicorn_command(port)
     with log_path.open("a") as log:
         return subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
