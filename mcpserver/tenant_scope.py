@@ -6,16 +6,20 @@ attribute `mcp_tenant_field` (a lookup path such as `"tenant"` or
 `scoped(Model, tenant_id)` filters the model's rows to the tenant, and
 keeps that true through the relations a tool follows: `select_related` also
 requires every joined tenant-owned row to be the tenant's (a row whose
-relation points into another tenant is left out, never shown), and
-`prefetch_related` fetches tenant-owned relations through scoped querysets.
-A model with no tenant field cannot be scoped: TypeError, fail closed.
+relation points into another tenant is left out, never shown),
+`values`/`values_list` do the same for every relation their fields (or the
+`F()` and `Q()` of their expressions) reach through, and `prefetch_related`
+fetches tenant-owned relations through scoped querysets. A model with no
+tenant field cannot be scoped: TypeError, fail closed.
 """
 
 import functools
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 M = TypeVar("M", bound=models.Model)
 
@@ -45,6 +49,37 @@ def _related_model(model: type[models.Model], path: str) -> type[models.Model]:
     return model
 
 
+def _joined_paths(model: type[models.Model], lookup: str) -> Iterator[str]:
+    """The relations `lookup` reads through, nearest first: "customer__name"
+    gives "customer"; "customer" alone (its key column) gives none."""
+    parts = lookup.split("__")
+    for depth, part in enumerate(parts[:-1], start=1):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return  # an annotation, a transform or a lookup: no relation
+        if not field.is_relation or field.related_model is None:
+            return
+        yield "__".join(parts[:depth])
+        model = field.related_model
+
+
+def _expression_lookups(expression: Any) -> Iterator[str]:
+    """The field paths an expression names (its `F()`s and `Q()` lookups)."""
+    if isinstance(expression, F):
+        yield expression.name
+    elif isinstance(expression, Q):
+        for child in expression.children:
+            if isinstance(child, tuple):
+                yield child[0]
+                yield from _expression_lookups(child[1])
+            else:
+                yield from _expression_lookups(child)
+    elif hasattr(expression, "get_source_expressions"):
+        for source in expression.get_source_expressions():
+            yield from _expression_lookups(source)
+
+
 class TenantScopedQuerySet(QuerySet):
     """A queryset of one tenant's rows that keeps its joins in the tenant."""
 
@@ -55,25 +90,54 @@ class TenantScopedQuerySet(QuerySet):
         clone._tenant_id = self._tenant_id
         return clone
 
+    def _within_tenant(self, paths: Iterable[str]) -> "TenantScopedQuerySet":
+        """Rows whose tenant-owned relations along `paths` are the tenant's
+        (or absent); the joins this filter makes are the ones a later
+        `select_related` or `values` reads through."""
+        condition = Q()
+        for path in sorted(set(paths)):
+            owner = tenant_field(_related_model(self.model, path))
+            if owner is not None:
+                condition &= Q(**{f"{path}__isnull": True}) | Q(
+                    **{f"{path}__{owner}": self._tenant_id}
+                )
+        return self.filter(condition) if condition else self
+
     def select_related(self, *fields: Any) -> "TenantScopedQuerySet":
         if not fields or None in fields:
             raise TypeError(
                 "A scoped queryset joins named relations only: select_related('a', ...)"
             )
         queryset = super().select_related(*fields)
-        condition = Q()
         paths = {
             "__".join(path.split("__")[:depth])
             for path in fields
             for depth in range(1, len(path.split("__")) + 1)
         }
-        for path in sorted(paths):
-            owner = tenant_field(_related_model(self.model, path))
-            if owner is not None:
-                condition &= Q(**{f"{path}__isnull": True}) | Q(
-                    **{f"{path}__{owner}": self._tenant_id}
-                )
-        return queryset.filter(condition) if condition else queryset
+        return queryset._within_tenant(paths)
+
+    def _reading(self, fields: Iterable[Any], expressions: dict[str, Any]) -> Any:
+        """Self, kept in the tenant along every relation the fields of a
+        `values`/`values_list` call read through."""
+        lookups = [field for field in fields if isinstance(field, str)]
+        for expression in [
+            *(field for field in fields if not isinstance(field, str)),
+            *expressions.values(),
+        ]:
+            lookups.extend(_expression_lookups(expression))
+        return self._within_tenant(
+            path for lookup in lookups for path in _joined_paths(self.model, lookup)
+        )
+
+    def values(self, *fields: Any, **expressions: Any) -> Any:
+        return super(TenantScopedQuerySet, self._reading(fields, expressions)).values(
+            *fields, **expressions
+        )
+
+    def values_list(self, *fields: Any, **options: Any) -> Any:
+        return super(TenantScopedQuerySet, self._reading(fields, {})).values_list(
+            *fields, **options
+        )
 
     def prefetch_related(self, *lookups: Any) -> "TenantScopedQuerySet":
         scoped_lookups: list[Any] = []

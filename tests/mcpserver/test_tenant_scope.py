@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Upper
 
 from accounts.models import User
 from mcpserver.tenant_scope import scoped
@@ -92,3 +94,57 @@ def test_joins_must_be_named(two_tenants) -> None:
 
     with pytest.raises(TypeError, match="named relations only"):
         scoped(Invoice, a.pk).select_related()
+
+
+def test_values_across_a_relation_into_another_tenant_drop_the_row(
+    two_tenants,
+) -> None:
+    """b's corrupt invoice B-2 points at a's customer: reading the customer's
+    name through it would show another tenant's data."""
+    _, b = two_tenants
+
+    read = scoped(Invoice, b.pk).values("number", "customer__tenant__slug")
+    listed = scoped(Invoice, b.pk).values_list("number", "customer__tenant__slug")
+
+    assert list(read) == [{"number": "B-1", "customer__tenant__slug": "b"}]
+    assert list(listed) == [("B-1", "b")]
+
+
+def test_values_through_a_reverse_relation_read_only_the_tenants_rows(
+    two_tenants,
+) -> None:
+    a, _ = two_tenants
+
+    numbers = scoped(Customer, a.pk).values_list("invoices__number", flat=True)
+    lines = scoped(Customer, a.pk).values_list("invoices__lines__text", flat=True)
+
+    assert list(numbers) == ["A-1"]
+    assert list(lines) == ["a line"]
+
+
+def test_expressions_in_values_are_kept_in_the_tenant(two_tenants) -> None:
+    _, b = two_tenants
+
+    named = scoped(Invoice, b.pk).values("number", owner=F("customer__tenant__slug"))
+    upper = scoped(Invoice, b.pk).values_list(Upper("customer__tenant__slug"))
+    flagged = scoped(Invoice, b.pk).values(
+        "number",
+        mine=Case(
+            When(Q(customer__tenant__slug="b"), then=Value(True)),
+            default=Value(False),
+        ),
+    )
+
+    assert list(named) == [{"number": "B-1", "owner": "b"}]
+    assert list(upper) == [("B",)]
+    assert [row["number"] for row in flagged] == ["B-1"]
+
+
+def test_values_of_the_rows_own_columns_are_unchanged(two_tenants) -> None:
+    """A key column is the row's own: no join, nothing dropped."""
+    a, b = two_tenants
+
+    keys = scoped(Invoice, b.pk).order_by("number").values_list("number", "customer")
+
+    assert [number for number, _ in keys] == ["B-1", "B-2"]
+    assert dict(keys)["B-2"] == Customer.objects.get(tenant=a).pk
