@@ -1,6 +1,9 @@
+import asyncio
+
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from audit import writer
 from audit.triggers import drop_triggers, install_triggers
@@ -9,9 +12,12 @@ from audit.triggers import drop_triggers, install_triggers
 @pytest.fixture(autouse=True, scope="session")
 def _stop_the_audit_writer(django_db_setup, django_db_blocker):
     """The writer thread's connection must be closed before the test database
-    is dropped (PostgreSQL refuses to drop a database in use)."""
+    is dropped (PostgreSQL refuses to drop a database in use), and so must
+    the async ORM's: sync_to_async runs on one thread of its own, whose
+    connection outlives every test."""
     yield
     writer.stop()
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 @pytest.fixture(autouse=True)
